@@ -1,0 +1,1 @@
+"""Sandbox backends behind one small interface, and the diff. Knows nothing of MCP or the store."""

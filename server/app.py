@@ -1,0 +1,371 @@
+"""The MCP app: the tool registry, its filter, and the wiring of tools to the engine.
+
+Registration order (fixed):
+  1. every spec from every toolset module (``tools.ALL_SPECS``), names unique;
+  2. the filter (``policy.exposed``) drops what the config does not expose;
+  3. the survivors become MCP tools, with annotations derived from the spec;
+  4. the meta tools ``get_plan``, ``list_plans`` and ``apply_plan``.
+No tool approves, rejects, thaws or changes scopes: those are human commands.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+import anyio
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp_types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import Field, ValidationError
+
+from sandbox.aws import MotoSandbox, SandboxError
+from tools import ALL_SPECS
+from tools.spec import ToolSpec
+
+from . import policy
+from .config import PLAYGROUND, Config, store_path
+from .errors import InterlockError, SandboxUnavailable
+from .pipeline import Engine, PlanResult
+from .plans import Status
+from .render import plan_text
+from .store import Store
+
+INSTRUCTIONS = (
+    "interlock gives you infrastructure tools that cannot change production on their own. Read tools "
+    "(list_*, get_*) answer from production. Write tools rehearse the call in a sandbox and return a PLAN: "
+    "a diff of exactly what would change. Nothing changes until a human approves that plan in a terminal. "
+    "Always pass a clear `reason`; the approver reads it. After a write tool returns a plan, tell the user "
+    "the plan id and call apply_plan(plan_id, wait_seconds=...) to apply it once approved."
+)
+
+
+@dataclass
+class Holder:
+    engine: Engine | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def get(self) -> Engine:
+        if self.engine is None:
+            raise ToolError("interlock is still starting. Call the tool again in a moment.")
+        return self.engine
+
+
+def to_tool_error(exc: InterlockError) -> ToolError:
+    return ToolError(exc.sentence())
+
+
+def _validation_message(spec_name: str, exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "arguments"
+        msg = err["msg"].removeprefix("Value error, ")
+        parts.append(f"{loc}: {msg}")
+    return f"invalid arguments for {spec_name}: {'; '.join(parts)}. Fix them and call {spec_name} again."
+
+
+def _params_of(spec: ToolSpec) -> list[inspect.Parameter]:
+    params = []
+    for fname, finfo in spec.args.model_fields.items():
+        meta = list(finfo.metadata)
+        ann = Annotated[(finfo.annotation, *meta, Field(description=finfo.description))]  # type: ignore[valid-type]
+        if finfo.is_required():
+            default: Any = inspect.Parameter.empty
+        elif finfo.default_factory is not None:
+            default = finfo.default_factory()  # type: ignore[call-arg]
+        else:
+            default = finfo.default
+        params.append(
+            inspect.Parameter(fname, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=ann)
+        )
+    return params
+
+
+COMMON_WRITE = [
+    inspect.Parameter(
+        "reason",
+        inspect.Parameter.KEYWORD_ONLY,
+        annotation=Annotated[
+            str,
+            Field(
+                description="Why this change is needed, in a sentence or two. Stored with the plan and shown to the human approver.",
+                min_length=1,
+                max_length=2000,
+            ),
+        ],
+    ),
+]
+COMMON_TARGET = inspect.Parameter(
+    "target",
+    inspect.Parameter.KEYWORD_ONLY,
+    default=None,
+    annotation=Annotated[
+        str | None, Field(description="The configured target to use; omit for the default target.")
+    ],
+)
+
+
+def _annotations(spec: ToolSpec) -> ToolAnnotations:
+    if spec.read_only:
+        return ToolAnnotations(
+            title=spec.title,
+            read_only_hint=True,
+            destructive_hint=False,
+            idempotent_hint=True,
+            open_world_hint=True,
+        )
+    return ToolAnnotations(
+        title=spec.title,
+        read_only_hint=False,
+        destructive_hint=spec.destructive,
+        idempotent_hint=spec.idempotent,
+        open_world_hint=True,
+    )
+
+
+def make_tool(holder: Holder, spec: ToolSpec, playground: bool) -> Any:
+    async def tool(**kwargs: Any) -> CallToolResult:
+        engine = holder.get()
+        reason = kwargs.pop("reason", "")
+        target = kwargs.pop("target", None)
+        try:
+            args = spec.args.model_validate(kwargs)
+        except ValidationError as exc:
+            raise ToolError(_validation_message(spec.name, exc)) from exc
+        try:
+            if spec.read_only:
+                result = await engine.read(spec, args, target)
+                text = _read_text(spec, result)
+                return CallToolResult(
+                    content=[TextContent(type="text", text=text)], structured_content=result
+                )
+            plan = await engine.plan(spec, args, reason, target)
+        except InterlockError as exc:
+            raise to_tool_error(exc) from exc
+        body = PlanResult(plan).to_dict()
+        text = plan_text(plan) + "\n\n" + body["next_step"]
+        return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=body)
+
+    params = _params_of(spec)
+    if not spec.read_only:
+        params += COMMON_WRITE
+    params += [COMMON_TARGET]
+    tool.__signature__ = inspect.Signature(params, return_annotation=CallToolResult)  # type: ignore[attr-defined]
+    tool.__name__ = spec.name
+    desc = spec.description
+    if playground:
+        desc = "[PLAYGROUND: a local emulator, not real AWS] " + desc
+    return tool, desc
+
+
+def _read_text(spec: ToolSpec, result: dict[str, Any]) -> str:
+    import json
+
+    prefix = "[PLAYGROUND] " if result.get("playground") else ""
+    return prefix + json.dumps(result, indent=1, default=str)
+
+
+def register_meta_tools(server: MCPServer, holder: Holder) -> None:
+    @server.tool(
+        name="get_plan",
+        annotations=ToolAnnotations(
+            title="Get a plan", read_only_hint=True, idempotent_hint=True, destructive_hint=False
+        ),
+    )
+    async def get_plan(
+        plan_id: Annotated[int, Field(description="The plan id a write tool returned.", ge=1)],
+    ) -> CallToolResult:
+        """Show a plan: its status, diff, risk flags and approvals needed."""
+        engine = holder.get()
+        try:
+            plan = await engine.expire_if_due(await engine.store.get_plan(plan_id), "interlock")
+        except InterlockError as exc:
+            raise to_tool_error(exc) from exc
+        body = PlanResult(plan).to_dict()
+        body["reason"] = plan.reason
+        body["tool"] = plan.tool
+        body["args"] = plan.args
+        body["outcome"] = plan.outcome
+        return CallToolResult(
+            content=[TextContent(type="text", text=plan_text(plan))], structured_content=body
+        )
+
+    @server.tool(
+        name="list_plans",
+        annotations=ToolAnnotations(
+            title="List plans", read_only_hint=True, idempotent_hint=True, destructive_hint=False
+        ),
+    )
+    async def list_plans(
+        status: Annotated[
+            str | None,
+            Field(
+                description="Only plans with this status: pending, approved, rejected, expired, applying, applied, failed, stale, diverged."
+            ),
+        ] = None,
+        limit: Annotated[int, Field(description="At most this many plans, newest first.", ge=1, le=500)] = 20,
+    ) -> CallToolResult:
+        """List recent plans, newest first."""
+        engine = holder.get()
+        if status is not None and status not in {s.value for s in Status}:
+            raise ToolError(f"unknown status {status!r}. Use one of: {', '.join(s.value for s in Status)}.")
+        plans = await engine.store.list_plans([status] if status else None, limit)
+        rows = [
+            {
+                "plan_id": p.id,
+                "status": p.status.value,
+                "tool": p.tool,
+                "target": p.target,
+                "summary": p.summary,
+                "reason": p.reason,
+                "created_at": p.created_at,
+            }
+            for p in plans
+        ]
+        text = (
+            "\n".join(
+                f"{r['plan_id']:>5}  {r['status']:<9} {r['tool']:<24} {r['target']}  {r['summary']}"
+                for r in rows
+            )
+            or "No plans."
+        )
+        return CallToolResult(
+            content=[TextContent(type="text", text=text)], structured_content={"plans": rows}
+        )
+
+    @server.tool(
+        name="apply_plan",
+        annotations=ToolAnnotations(
+            title="Apply an approved plan",
+            read_only_hint=False,
+            destructive_hint=True,
+            idempotent_hint=False,
+            open_world_hint=True,
+        ),
+    )
+    async def apply_plan(
+        plan_id: Annotated[int, Field(description="The plan id a write tool returned.", ge=1)],
+        ctx: Context,
+        wait_seconds: Annotated[
+            float,
+            Field(
+                description="Wait up to this many seconds (max 600) for a human to decide, with progress notifications.",
+                ge=0,
+                le=600,
+            ),
+        ] = 0,
+    ) -> CallToolResult:
+        """Apply a plan that a human approved: exactly the stored change, after checking that production still
+        matches what was planned. Returns the outcome: applied, diverged, rejected, expired or still pending."""
+        engine = holder.get()
+
+        async def progress(waited: float, message: str) -> None:
+            with suppress(Exception):
+                await ctx.report_progress(waited, wait_seconds, message)
+
+        try:
+            plan = await engine.wait_for_decision(plan_id, wait_seconds, progress)
+            if plan.status is Status.PENDING:
+                await engine.check_frozen()
+                approvers = await engine.counted_approvers(plan)
+                body = {
+                    "plan_id": plan.id,
+                    "outcome": "still pending",
+                    "status": plan.status.value,
+                    "approvals": len(approvers),
+                    "required_approvals": plan.required_approvals,
+                    "next_step": f"A human must approve it: `interlock approve {plan.id}`. Call apply_plan again with wait_seconds to wait.",
+                }
+                text = f"Plan {plan.id} is still pending ({len(approvers)} of {plan.required_approvals} approvals). {body['next_step']}"
+                return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=body)
+            if plan.status in (Status.REJECTED, Status.EXPIRED):
+                body = {
+                    "plan_id": plan.id,
+                    "outcome": plan.status.value,
+                    "status": plan.status.value,
+                    "next_step": f"Nothing was applied. Make a new plan with {plan.tool} only if the change is still needed.",
+                }
+                return CallToolResult(
+                    content=[
+                        TextContent(
+                            type="text", text=f"Plan {plan.id} was {plan.status.value}. {body['next_step']}"
+                        )
+                    ],
+                    structured_content=body,
+                )
+            plan = await engine.apply(plan_id, "agent")
+        except InterlockError as exc:
+            raise to_tool_error(exc) from exc
+        outcome = plan.status.value
+        body = {"plan_id": plan.id, "outcome": outcome, "status": outcome, "details": plan.outcome}
+        if plan.status is Status.DIVERGED:
+            text = (
+                f"WARNING: plan {plan.id} was applied but production does not match the rehearsal "
+                f"({', '.join(plan.outcome.get('mismatched', [])[:5])}). A human should inspect it: `interlock show {plan.id}`."
+            )
+        else:
+            text = f"Plan {plan.id} applied and verified: production now matches the rehearsal."
+        return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=body)
+
+
+def build_server(config: Config, *, extra_specs: tuple[ToolSpec, ...] = ()) -> MCPServer:
+    holder = Holder()
+    specs = {s.name: s for s in (*ALL_SPECS, *extra_specs)}
+    exposed = policy.exposed(config, list(specs.values()))
+
+    @asynccontextmanager
+    async def lifespan(_server: MCPServer) -> AsyncIterator[dict[str, Any]]:
+        from .playground import ensure_playground
+
+        if (
+            PLAYGROUND in config.targets
+            and config.targets[PLAYGROUND].playground
+            and not config.targets[PLAYGROUND].endpoint_url
+        ):
+            endpoint = await anyio.to_thread.run_sync(ensure_playground)
+            config.targets[PLAYGROUND].endpoint_url = endpoint
+        store = await Store.open(store_path(config))
+        sandbox = MotoSandbox()
+        try:
+            await anyio.to_thread.run_sync(sandbox.start)
+        except SandboxError as exc:
+            await store.close()
+            raise SandboxUnavailable(str(exc), "check that moto[server] is installed") from exc
+        engine = Engine(config=config, store=store, specs=specs, actor="agent", sandbox=sandbox)
+        for hook in holder.extras.get("startup", []):
+            await hook(engine)
+        holder.engine = engine
+        try:
+            yield {"engine": engine}
+        finally:
+            holder.engine = None
+            await anyio.to_thread.run_sync(sandbox.stop)
+            await store.close()
+
+    server: MCPServer = MCPServer(
+        name="interlock",
+        instructions=INSTRUCTIONS
+        + (
+            " This server runs on the PLAYGROUND: a local emulator, not real AWS."
+            if config.is_playground
+            else ""
+        ),
+        lifespan=lifespan,
+        log_level="WARNING",
+    )
+    for spec in exposed:
+        fn, desc = make_tool(holder, spec, config.is_playground)
+        server.add_tool(
+            fn,
+            name=spec.name,
+            title=spec.title,
+            description=desc,
+            annotations=_annotations(spec),
+            structured_output=False,
+        )
+    register_meta_tools(server, holder)
+    server._interlock_holder = holder  # type: ignore[attr-defined]
+    return server

@@ -1,0 +1,593 @@
+"""The human CLI. Exit codes: 0 ok, 1 refused or failed (the message says why), 2 usage error.
+
+Approving (and thawing) needs an interactive terminal: an agent running commands in a shell
+has none, so it cannot approve its own plans.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+import time
+import traceback
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio
+from rich.console import Console
+from rich.table import Table
+
+from . import __version__
+from .config import Config, load_config, store_path
+from .errors import InterlockError, PlanStateError, PlanTampered, UsageError
+from .pipeline import FREEZE_KEY, Engine
+from .plans import Plan, Status
+from .render import audit_table_rows, print_plan
+from .store import Store
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+class NoTerminal(InterlockError):
+    pass
+
+
+def approver_name(explicit: str | None = None) -> str:
+    return explicit or os.environ.get("INTERLOCK_APPROVER") or getpass.getuser()
+
+
+def require_tty(what: str) -> None:
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise NoTerminal(
+            f"`interlock {what}` needs an interactive terminal and none is attached",
+            "run it yourself in a terminal; approvals cannot come from scripts or agents",
+        )
+
+
+async def open_engine(cfg: Config, actor: str) -> Engine:
+    from tools import ALL_SPECS
+
+    store = await Store.open(store_path(cfg))
+    specs = {s.name: s for s in ALL_SPECS}
+    for extra in _extra_specs():
+        specs[extra.name] = extra
+    engine = Engine(config=cfg, store=store, specs=specs, actor=actor)
+    if any(t.playground for t in cfg.targets.values()):
+        from .playground import running_playground
+
+        endpoint = running_playground()
+        for t in cfg.targets.values():
+            if t.playground and not t.endpoint_url and endpoint:
+                t.endpoint_url = endpoint
+    for hook in _engine_hooks():
+        await hook(engine)
+    return engine
+
+
+def _extra_specs() -> list[Any]:
+    return []
+
+
+def _engine_hooks() -> list[Callable[[Engine], Awaitable[None]]]:
+    return []
+
+
+def run_with_engine(
+    args: argparse.Namespace, fn: Callable[[Engine], Awaitable[int]], actor: str | None = None
+) -> int:
+    cfg = load_config(args.config)
+
+    async def main() -> int:
+        engine = await open_engine(cfg, actor or approver_name(getattr(args, "approver", None)))
+        try:
+            return await fn(engine)
+        finally:
+            await engine.store.close()
+
+    return anyio.run(main)
+
+
+# ---------------------------------------------------------------- commands
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .app import build_server
+
+    cfg = load_config(args.config)
+    server = build_server(cfg)
+    if args.transport == "stdio":
+        anyio.run(server.run_stdio_async)
+    else:
+        if args.host not in ("127.0.0.1", "localhost", "::1"):
+            err_console.print(
+                f"[yellow]warning:[/] serving MCP on {args.host}, not loopback: anyone who can reach this port can "
+                "make plans (not approve them). Put it behind authentication."
+            )
+        err_console.print(f"interlock: serving MCP over HTTP on http://{args.host}:{args.port}/mcp")
+        anyio.run(lambda: server.run_streamable_http_async(host=args.host, port=args.port))
+    return 0
+
+
+def cmd_plans(args: argparse.Namespace) -> int:
+    async def go(engine: Engine) -> int:
+        plans = await engine.store.list_plans([args.status] if args.status else None, args.limit)
+        if args.json:
+            print(json.dumps([_plan_row(p) for p in plans], indent=2))
+            return 0
+        if not plans:
+            console.print("No plans.")
+            return 0
+        table = Table("id", "status", "target", "tool", "changes", "reason", box=None)
+        for p in plans:
+            s = p.summary
+            table.add_row(
+                str(p.id),
+                p.status.value,
+                p.target + (" (playground)" if p.playground else ""),
+                p.tool,
+                f"+{s['create']} ~{s['update']} -{s['delete']} -/+{s['replace']}",
+                p.reason[:60],
+            )
+        console.print(table)
+        return 0
+
+    if args.status and args.status not in {s.value for s in Status}:
+        raise UsageError(
+            f"unknown status {args.status!r}", "use one of: " + ", ".join(s.value for s in Status)
+        )
+    return run_with_engine(args, go)
+
+
+def _plan_row(p: Plan) -> dict[str, Any]:
+    return {
+        "id": p.id,
+        "status": p.status.value,
+        "target": p.target,
+        "playground": p.playground,
+        "tool": p.tool,
+        "summary": p.summary,
+        "risk": p.risk,
+        "reason": p.reason,
+        "required_approvals": p.required_approvals,
+        "created_at": p.created_at,
+        "expires_at": p.expires_at,
+    }
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    async def go(engine: Engine) -> int:
+        plan = await engine.expire_if_due(await engine.store.get_plan(args.id), "interlock")
+        approvals = await engine.store.approvals(plan.id)
+        if args.json:
+            d = plan.to_dict()
+            d["approvals"] = approvals
+            d["hash_intact"] = plan.compute_hash() == plan.plan_hash
+            print(json.dumps(d, indent=2, default=str))
+            return 0
+        print_plan(console, plan)
+        if approvals:
+            console.print("")
+            for a in approvals:
+                bound = (
+                    ""
+                    if a["plan_hash"] == plan.compute_hash()
+                    else "  (bound to an older plan hash: does not count)"
+                )
+                console.print(f"{a['decision']}d by {a['approver']} {_ago(a['at'])}{bound} {a['comment']}")
+        if plan.compute_hash() != plan.plan_hash:
+            console.print("[bold red]This plan was modified after it was made: no approval counts for it.[/]")
+        return 0
+
+    return run_with_engine(args, go)
+
+
+def _ago(t: float) -> str:
+    d = int(time.time() - t)
+    return f"{d}s ago" if d < 120 else f"{d // 60}m ago" if d < 7200 else f"{d // 3600}h ago"
+
+
+async def interactive_approve(
+    engine: Engine, plan: Plan, approver: str, comment: str, ask: Callable[[str], str]
+) -> bool:
+    """Show the plan and ask for the confirmation word. Returns True when the approval was recorded."""
+    if plan.compute_hash() != plan.plan_hash:
+        raise PlanTampered(
+            f"plan {plan.id} was modified after it was made (its hash no longer matches)",
+            "do not approve it; have the agent plan again",
+        )
+    print_plan(console, plan)
+    console.print("")
+    word = plan.confirm_word()
+    why = (
+        "the resource's name, because this plan deletes or replaces something"
+        if word != str(plan.id)
+        else "the plan id"
+    )
+    console.print(f"To approve, type {why}.")
+    answer = ask(f"Type '{word}' to approve: ").strip()
+    if answer != word:
+        console.print(f"[yellow]Not approved[/] (expected '{word}'). Plan {plan.id} is still pending.")
+        return False
+    recorded, new_status = await engine.store.record_decision(
+        plan, approver, "approve", comment, plan.required_approvals
+    )
+    if not recorded:
+        current = await engine.store.get_plan(plan.id)
+        raise PlanStateError(
+            f"plan {plan.id} is {current.status.value} now: someone decided first",
+            "check it with `interlock show`",
+        )
+    if new_status is Status.APPROVED:
+        console.print(
+            f"[green]Approved[/] plan {plan.id} as {approver}. Apply it with `interlock apply {plan.id}` or the agent's apply_plan."
+        )
+    else:
+        n = len(await engine.counted_approvers(plan))
+        console.print(
+            f"Approval recorded ({n} of {plan.required_approvals}); plan {plan.id} needs another distinct approver."
+        )
+    return True
+
+
+async def _pending_plan(engine: Engine, plan_id: int) -> Plan:
+    plan = await engine.expire_if_due(await engine.store.get_plan(plan_id), "interlock")
+    if plan.status is not Status.PENDING:
+        raise PlanStateError(
+            f"plan {plan.id} is {plan.status.value}, not pending",
+            "only pending plans can be approved or rejected",
+        )
+    return plan
+
+
+def cmd_approve(args: argparse.Namespace) -> int:
+    require_tty("approve")
+
+    async def go(engine: Engine) -> int:
+        await engine.check_frozen()
+        plan = await _pending_plan(engine, args.id)
+        ok = await interactive_approve(engine, plan, approver_name(args.approver), args.comment or "", input)
+        return 0 if ok else 1
+
+    return run_with_engine(args, go)
+
+
+def cmd_reject(args: argparse.Namespace) -> int:
+    async def go(engine: Engine) -> int:
+        plan = await _pending_plan(engine, args.id)
+        recorded, _ = await engine.store.record_decision(
+            plan, approver_name(args.approver), "reject", args.comment or "", plan.required_approvals
+        )
+        if not recorded:
+            raise PlanStateError(f"plan {plan.id} is no longer pending", "check it with `interlock show`")
+        console.print(f"[red]Rejected[/] plan {plan.id}. Nothing was applied.")
+        return 0
+
+    return run_with_engine(args, go)
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    async def go(engine: Engine) -> int:
+        plan = await engine.apply(args.id, approver_name(args.approver))
+        return report_apply(plan)
+
+    return run_with_engine(args, go)
+
+
+def report_apply(plan: Plan) -> int:
+    if plan.status is Status.APPLIED:
+        console.print(f"[green]Applied[/] plan {plan.id}; production re-read and it matches the rehearsal.")
+        return 0
+    console.print(
+        f"[bold red]DIVERGED:[/] plan {plan.id} was applied but production does not match the rehearsal: "
+        + ", ".join(plan.outcome.get("mismatched", [])[:10])
+    )
+    return 1
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    require_tty("watch")
+
+    async def go(engine: Engine) -> int:
+        seen: set[int] = set()
+        approver = approver_name(args.approver)
+        console.print(f"Watching for pending plans as {approver} (Ctrl-C to stop)…")
+        while True:
+            pending = [
+                p for p in await engine.store.list_plans([Status.PENDING.value], 200) if p.id not in seen
+            ]
+            for plan in sorted(pending, key=lambda p: p.id):
+                seen.add(plan.id)
+                plan = await engine.expire_if_due(plan, "interlock")
+                if plan.status is not Status.PENDING:
+                    continue
+                console.rule(f"plan {plan.id}")
+                print_plan(console, plan)
+                choice = input("[a]pprove, approve and a[p]ply, [r]eject, [s]kip? ").strip().lower()
+                if choice in ("a", "p"):
+                    if await interactive_approve(engine, plan, approver, "", _quiet_input):
+                        current = await engine.store.get_plan(plan.id)
+                        if choice == "p" and current.status is Status.APPROVED:
+                            try:
+                                report_apply(await engine.apply(plan.id, approver))
+                            except InterlockError as exc:
+                                print_error(exc)
+                elif choice == "r":
+                    comment = input("Comment (optional): ").strip()
+                    await engine.store.record_decision(
+                        plan, approver, "reject", comment, plan.required_approvals
+                    )
+                    console.print(f"[red]Rejected[/] plan {plan.id}.")
+                else:
+                    console.print(f"Skipped plan {plan.id}.")
+            if args.once:
+                return 0
+            await anyio.sleep(0.5)
+
+    return run_with_engine(args, go)
+
+
+def _quiet_input(prompt: str) -> str:
+    return input(prompt)
+
+
+def cmd_freeze(args: argparse.Namespace) -> int:
+    async def go(engine: Engine) -> int:
+        who = approver_name(args.approver)
+        await engine.store.put_setting(
+            FREEZE_KEY, {"by": who, "reason": args.reason or "", "at": time.time()}, who, "freeze"
+        )
+        console.print(
+            "[bold red]Frozen.[/] No interlock server will plan or apply anything until `interlock thaw`."
+        )
+        return 0
+
+    return run_with_engine(args, go)
+
+
+def cmd_thaw(args: argparse.Namespace) -> int:
+    require_tty("thaw")
+
+    async def go(engine: Engine) -> int:
+        freeze = await engine.store.get_setting(FREEZE_KEY)
+        if not freeze:
+            console.print("Not frozen.")
+            return 0
+        answer = input("Type 'thaw' to let interlock plan and apply again: ").strip()
+        if answer != "thaw":
+            console.print("Still frozen.")
+            return 1
+        who = approver_name(args.approver)
+        await engine.store.put_setting(FREEZE_KEY, None, who, "thaw")
+        console.print("[green]Thawed.[/]")
+        return 0
+
+    return run_with_engine(args, go)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    async def go(engine: Engine) -> int:
+        freeze = await engine.store.get_setting(FREEZE_KEY)
+        pending = await engine.store.list_plans([Status.PENDING.value], 500)
+        ok, msg, _ = await engine.store.verify_audit()
+        data = {
+            "version": __version__,
+            "config": engine.config.source,
+            "store": str(engine.store.path),
+            "frozen": freeze,
+            "pending_plans": len(pending),
+            "audit": msg,
+            "targets": {
+                n: {"kind": t.kind, "playground": t.playground, "production": t.production}
+                for n, t in engine.config.targets.items()
+            },
+        }
+        if args.json:
+            print(json.dumps(data, indent=2))
+            return 0
+        console.print(f"interlock {__version__} · config: {data['config']} · store: {data['store']}")
+        for n, t in engine.config.targets.items():
+            console.print(
+                f"  target {n}: {t.kind}{' (PLAYGROUND)' if t.playground else ''}{' (production)' if t.production and not t.playground else ''}"
+            )
+        if freeze:
+            console.print(
+                f"[bold red]FROZEN[/] by {freeze.get('by')} at {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(freeze.get('at', 0)))} UTC: {freeze.get('reason')}"
+            )
+        else:
+            console.print("Not frozen.")
+        console.print(f"{len(pending)} pending plan(s). {msg}.")
+        return 0
+
+    return run_with_engine(args, go)
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    async def go(engine: Engine) -> int:
+        if args.verify:
+            ok, msg, n = await engine.store.verify_audit()
+            if args.json:
+                print(json.dumps({"ok": ok, "message": msg, "events": n}))
+            else:
+                console.print(("[green]OK[/] " if ok else "[bold red]TAMPERED[/] ") + msg)
+            return 0 if ok else 1
+        events = await engine.store.audit_events(args.limit, args.plan)
+        if args.json:
+            print(json.dumps(events, indent=2, default=str))
+            return 0
+        table = Table("#", "at (UTC)", "actor", "event", "plan", "detail", box=None)
+        for row in audit_table_rows(events):
+            table.add_row(*row)
+        console.print(table)
+        return 0
+
+    return run_with_engine(args, go)
+
+
+def cmd_playground(args: argparse.Namespace) -> int:
+    from .playground import ensure_playground, running_playground, stop_playground
+
+    if args.action == "stop":
+        console.print("Playground stopped." if stop_playground() else "No playground was running.")
+    elif args.action == "start":
+        console.print(f"Playground running at {ensure_playground()}")
+    else:
+        ep = running_playground()
+        console.print(f"Playground running at {ep}" if ep else "No playground is running.")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo(no_input=args.no_input, keep=args.keep)
+
+
+def cmd_connect(args: argparse.Namespace) -> int:
+    from .connect import connect
+
+    return connect(
+        args.client, write=args.write, config=args.config, transport=args.transport, port=args.port
+    )
+
+
+# ---------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="interlock",
+        description="An MCP server whose infrastructure tools rehearse every change in a sandbox; "
+        "a human approves the exact plan before it reaches production.",
+    )
+    p.add_argument("--version", action="version", version=f"interlock {__version__}")
+    p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config",
+        help="config file (default: $INTERLOCK_CONFIG, ./interlock.toml, or the built-in playground)",
+    )
+    common.add_argument(
+        "--as",
+        dest="approver",
+        help="your name as an approver (default: $INTERLOCK_APPROVER or your OS user)",
+    )
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    s = sub.add_parser("serve", parents=[common], help="serve MCP to an agent (stdio by default)")
+    s.add_argument("--transport", choices=["stdio", "http"], default="stdio")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8765)
+    s.set_defaults(fn=cmd_serve)
+
+    s = sub.add_parser("demo", parents=[common], help="the whole story on the playground, in this terminal")
+    s.add_argument("--no-input", action="store_true", help="answer 'reject' and run unattended")
+    s.add_argument("--keep", action="store_true", help="keep the demo's playground and store afterwards")
+    s.set_defaults(fn=cmd_demo)
+
+    s = sub.add_parser("watch", parents=[common], help="the approver's inbox: prompt for each pending plan")
+    s.add_argument("--once", action="store_true", help="handle the plans pending now, then exit")
+    s.set_defaults(fn=cmd_watch)
+
+    s = sub.add_parser("plans", parents=[common], help="list plans")
+    s.add_argument("--status", help="only plans with this status")
+    s.add_argument("--limit", type=int, default=50)
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(fn=cmd_plans)
+
+    s = sub.add_parser("show", parents=[common], help="show a plan's diff")
+    s.add_argument("id", type=int)
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(fn=cmd_show)
+
+    s = sub.add_parser("approve", parents=[common], help="approve a plan (interactive; needs a terminal)")
+    s.add_argument("id", type=int)
+    s.add_argument("--comment", default="")
+    s.set_defaults(fn=cmd_approve)
+
+    s = sub.add_parser("reject", parents=[common], help="reject a plan")
+    s.add_argument("id", type=int)
+    s.add_argument("--comment", default="")
+    s.set_defaults(fn=cmd_reject)
+
+    s = sub.add_parser("apply", parents=[common], help="apply an approved plan")
+    s.add_argument("id", type=int)
+    s.set_defaults(fn=cmd_apply)
+
+    s = sub.add_parser(
+        "freeze", parents=[common], help="kill switch: stop every server from planning or applying"
+    )
+    s.add_argument("--reason", default="")
+    s.set_defaults(fn=cmd_freeze)
+
+    s = sub.add_parser("thaw", parents=[common], help="turn the kill switch off (interactive)")
+    s.set_defaults(fn=cmd_thaw)
+
+    s = sub.add_parser("status", parents=[common], help="config, store, kill switch, pending plans")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(fn=cmd_status)
+
+    s = sub.add_parser("audit", parents=[common], help="the audit trail")
+    s.add_argument("--json", action="store_true")
+    s.add_argument(
+        "--verify", action="store_true", help="check the hash chain; exit 1 if it was tampered with"
+    )
+    s.add_argument("--limit", type=int, default=None)
+    s.add_argument("--plan", type=int, default=None, help="only events of this plan")
+    s.set_defaults(fn=cmd_audit)
+
+    s = sub.add_parser(
+        "playground", parents=[common], help="the local emulator that stands in for production"
+    )
+    s.add_argument("action", choices=["status", "start", "stop"], nargs="?", default="status")
+    s.set_defaults(fn=cmd_playground)
+
+    s = sub.add_parser("connect", parents=[common], help="print (or --write) the MCP config for a client")
+    s.add_argument("client", choices=["claude-code", "kiro", "cursor", "gemini", "amazon-q"])
+    s.add_argument(
+        "--write", action="store_true", help="write the project config file instead of printing it"
+    )
+    s.add_argument("--transport", choices=["stdio", "http"], default="stdio")
+    s.add_argument("--port", type=int, default=8765)
+    s.set_defaults(fn=cmd_connect)
+    return p
+
+
+def print_error(exc: InterlockError) -> None:
+    err_console.print(f"[bold red]error:[/] {exc.message}", soft_wrap=True)
+    if exc.hint:
+        err_console.print(f"[dim]hint:[/] {exc.hint}", soft_wrap=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "fn", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.fn(args) or 0)
+    except InterlockError as exc:
+        if args.debug:
+            traceback.print_exc()
+        print_error(exc)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        return 1
+    except EOFError:
+        err_console.print("[yellow]input ended[/]: nothing was approved")
+        return 1
+    except Exception as exc:  # the last line of defence: no traceback unless --debug
+        if args.debug:
+            traceback.print_exc()
+        err_console.print(f"[bold red]error:[/] unexpected failure: {exc!r}")
+        err_console.print("[dim]hint:[/] run again with --debug for the traceback, and report it")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,462 @@
+"""The path of a call (DESIGN.md §1): scope → baseline → rehearsal → diff → plan; and apply.
+
+``Engine`` owns the config, the store, the sandboxes and the production clients. It is the
+only code that writes to production, and only in ``apply``, which executes what the store
+holds (target, tool, arguments), never what an agent sends.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+import boto3
+from botocore.config import Config as BotoConfig
+from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
+
+from sandbox.aws import MotoSandbox, SandboxError
+from sandbox.diff import Snapshot, diff, strip_volatile
+from tools.spec import Footprint, FootprintTooLarge, Limits, ToolFailure, ToolSpec
+
+from . import policy
+from .config import Config, TargetConfig
+from .errors import (
+    BackendError,
+    Frozen,
+    InterlockError,
+    NotApproved,
+    PlanRefused,
+    PlanStale,
+    PlanStateError,
+    PlanTampered,
+    SandboxUnavailable,
+    UsageError,
+)
+from .plans import Plan, Status
+from .store import Store
+
+FREEZE_KEY = "freeze"
+EMULATOR_CREDENTIALS = {
+    "aws_access_key_id": "interlock-emulator",
+    "aws_secret_access_key": "interlock-emulator",
+}
+
+
+def describe_client_error(exc: Exception, where: str) -> InterlockError:
+    """boto3 errors as one sentence the agent or the human can act on."""
+    if isinstance(exc, ClientError):
+        err = exc.response.get("Error", {})
+        code = err.get("Code", "Unknown")
+        msg = err.get("Message", "") or str(exc)
+        hint = {
+            "NoSuchBucket": "check the bucket name with list_s3_buckets",
+            "NoSuchKey": "check the key with list_s3_objects",
+            "AccessDenied": "the target's credentials may not do this; ask the operator to review the IAM policy",
+            "BucketAlreadyExists": "bucket names are global; choose another name",
+            "BucketAlreadyOwnedByYou": "the bucket already exists; no need to create it",
+            "BucketNotEmpty": "delete its objects first, or pass force=true (which deletes every object)",
+            "MalformedPolicy": "fix the policy document and call again",
+        }.get(code, "check the arguments and call again")
+        return BackendError(f"AWS error ({code}) on {where}: {msg}", hint)
+    if isinstance(exc, EndpointConnectionError):
+        return BackendError(f"cannot reach {where}: {exc}", "check that the target is running and reachable")
+    if isinstance(exc, NoCredentialsError):
+        return BackendError(
+            f"no AWS credentials for {where}",
+            "configure a profile or environment credentials for interlock's user",
+        )
+    if isinstance(exc, BotoCoreError):
+        return BackendError(f"AWS client error on {where}: {exc}", "check the target's configuration")
+    if isinstance(exc, ToolFailure):
+        return PlanRefused(exc.message, exc.hint)
+    return BackendError(f"unexpected error on {where}: {exc!r}", "retry; if it persists, report it")
+
+
+@dataclass
+class PlanResult:
+    plan: Plan
+
+    def to_dict(self) -> dict[str, Any]:
+        p = self.plan
+        return {
+            "plan_id": p.id,
+            "status": p.status.value,
+            "target": p.target,
+            "playground": p.playground,
+            "summary": p.summary,
+            "changes": p.changes,
+            "risk": p.risk,
+            "required_approvals": p.required_approvals,
+            "expires_at": p.expires_at,
+            "next_step": next_step(p),
+        }
+
+
+def next_step(p: Plan) -> str:
+    if p.status is Status.PENDING:
+        return (
+            f"A human must approve plan {p.id} in a terminal: `interlock approve {p.id}` "
+            f"(or `interlock watch`). Then call apply_plan(plan_id={p.id}); pass wait_seconds to wait for the decision."
+        )
+    if p.status is Status.APPROVED:
+        return f"Approved. Call apply_plan(plan_id={p.id}) to apply it."
+    if p.status in (Status.STALE, Status.REJECTED, Status.EXPIRED):
+        return f"Plan {p.id} is {p.status.value}; call {p.tool} again to make a new plan if the change is still needed."
+    return f"Plan {p.id} is {p.status.value}."
+
+
+@dataclass
+class Engine:
+    config: Config
+    store: Store
+    specs: dict[str, ToolSpec]
+    actor: str = "agent"
+    sandbox: MotoSandbox | None = None
+    extra_rehearsers: dict[str, Any] = field(default_factory=dict)
+    _clients: dict[tuple[str, str], Any] = field(default_factory=dict)
+
+    @property
+    def limits(self) -> Limits:
+        r = self.config.rehearsal
+        return Limits(max_objects=r.max_objects, detail_limit=r.detail_limit, max_read_bytes=r.max_read_bytes)
+
+    # ------------------------------------------------------------ targets
+
+    def production_client(self, target_name: str, target: TargetConfig, service: str) -> Any:
+        key = (target_name, service)
+        if key not in self._clients:
+            kw: dict[str, Any] = {
+                "region_name": target.region,
+                "config": BotoConfig(retries={"max_attempts": 2}, max_pool_connections=32, connect_timeout=5),
+            }
+            if target.endpoint_url:
+                kw["endpoint_url"] = target.endpoint_url
+            session = (
+                boto3.session.Session(profile_name=target.profile)
+                if target.profile
+                else boto3.session.Session()
+            )
+            if target.endpoint_url and session.get_credentials() is None:
+                kw.update(EMULATOR_CREDENTIALS)  # an emulator accepts any credentials; never real ones
+            self._clients[key] = session.client(service, **kw)
+        return self._clients[key]
+
+    def where(self, target_name: str, target: TargetConfig) -> str:
+        label = "PLAYGROUND target" if target.playground else "target"
+        return f"{label} {target_name!r}"
+
+    # ------------------------------------------------------------ kill switch
+
+    async def check_frozen(self) -> None:
+        freeze = await self.store.get_setting(FREEZE_KEY)
+        if freeze:
+            at = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(freeze.get("at", 0)))
+            raise Frozen(
+                f"interlock is frozen by {freeze.get('by', '?')} since {at}: {freeze.get('reason') or 'no reason given'}",
+                "nothing can be planned or applied until a human runs `interlock thaw`",
+            )
+
+    # ------------------------------------------------------------ reads
+
+    async def read(self, spec: ToolSpec, args: Any, target_name: str | None) -> dict[str, Any]:
+        name, target = self.config.target(target_name)
+        policy.check_call(self.config, name, target, spec, args)
+        assert spec.read is not None
+        client = self.production_client(name, target, spec.service)
+        try:
+            result = await anyio.to_thread.run_sync(spec.read, client, args, self.limits)
+        except Exception as exc:
+            raise describe_client_error(exc, self.where(name, target)) from exc
+        return {"target": name, "playground": target.playground, **result}
+
+    # ------------------------------------------------------------ plan
+
+    async def snapshot(self, spec: ToolSpec, client: Any, fp: Footprint, where: str) -> Snapshot:
+        assert spec.snapshot is not None
+        try:
+            return await anyio.to_thread.run_sync(spec.snapshot, client, fp, self.limits)
+        except FootprintTooLarge as exc:
+            raise PlanRefused(exc.message, exc.hint) from exc
+        except Exception as exc:
+            raise describe_client_error(exc, where) from exc
+
+    async def rehearse(
+        self, spec: ToolSpec, args: Any, fp: Footprint, baseline: Snapshot, target: TargetConfig
+    ) -> tuple[Snapshot, set[str], dict[str, Any]]:
+        if spec.target_kind in self.extra_rehearsers:
+            return await self.extra_rehearsers[spec.target_kind](spec, args, fp, baseline, target)  # type: ignore[no-any-return]
+        if self.sandbox is None:
+            raise SandboxUnavailable("no AWS sandbox is running", "restart `interlock serve`")
+        assert spec.execute is not None and spec.snapshot is not None
+        timings: dict[str, float] = {}
+        try:
+            async with self.sandbox.lease() as lease:
+                t0 = time.perf_counter()
+                await anyio.to_thread.run_sync(lease.seed, baseline, target.region)
+                timings["seed_ms"] = (time.perf_counter() - t0) * 1000
+                client = lease.client(spec.service, target.region)
+                t0 = time.perf_counter()
+                try:
+                    output = await anyio.to_thread.run_sync(spec.execute, client, args)
+                except ClientError as exc:
+                    code = exc.response.get("Error", {}).get("Code", "")
+                    if code in ("NotImplemented", "InternalError") or exc.response.get(
+                        "ResponseMetadata", {}
+                    ).get("HTTPStatusCode") in (500, 501):
+                        raise SandboxUnavailable(
+                            f"the sandbox emulator cannot rehearse {spec.name} ({code}): {exc}",
+                            "interlock refuses rather than guess; do this change another way or report it",
+                        ) from exc
+                    err = describe_client_error(exc, "the rehearsal")
+                    raise PlanRefused(
+                        f"the call fails against a copy of production, so no plan was made: {err.message}",
+                        err.hint,
+                    ) from exc
+                except ToolFailure as exc:
+                    raise PlanRefused(f"the rehearsal failed: {exc.message}", exc.hint) from exc
+                timings["execute_ms"] = (time.perf_counter() - t0) * 1000
+                t0 = time.perf_counter()
+                after = await anyio.to_thread.run_sync(spec.snapshot, client, fp, self.limits)
+                after = lease.restore_placeholders(after)
+                timings["snapshot_ms"] = (time.perf_counter() - t0) * 1000
+                replaced = lease.recorder.replaced_buckets()
+        except SandboxError as exc:
+            raise SandboxUnavailable(str(exc), "restart `interlock serve`; check the logs") from exc
+        except InterlockError:
+            raise
+        except (BotoCoreError, ClientError) as exc:
+            raise SandboxUnavailable(
+                f"the sandbox failed during the rehearsal: {exc}",
+                "retry; if it persists restart `interlock serve`",
+            ) from exc
+        return after, replaced, {"output": output or {}, "timings": timings}
+
+    async def plan(self, spec: ToolSpec, args: Any, reason: str, target_name: str | None) -> Plan:
+        if not reason or not reason.strip():
+            raise UsageError("reason is empty", "say why this change is needed; the approver reads it")
+        await self.check_frozen()
+        name, target = self.config.target(target_name)
+        policy.check_call(self.config, name, target, spec, args)
+        assert spec.footprint is not None
+        fp = spec.footprint(args)
+        t_start = time.perf_counter()
+        client = self.production_client(name, target, spec.service) if spec.target_kind == "aws" else None
+        baseline = await self.snapshot(spec, client, fp, self.where(name, target))
+        t_base = time.perf_counter()
+        after, replaced, rehearsal = await self.rehearse(spec, args, fp, baseline, target)
+        changes = diff(baseline, after, volatile=spec.volatile, replaced=replaced, kind_of=spec.kind_of)
+        now = time.time()
+        plan = Plan(
+            target=name,
+            target_kind=target.kind,
+            playground=target.playground,
+            tool=spec.name,
+            args=args.model_dump(mode="json"),
+            reason=reason.strip(),
+            footprint=fp.to_dict(),
+            baseline_fingerprint=baseline.fingerprint(spec.volatile),
+            baseline=baseline.states,
+            changes=[c.to_dict() for c in changes],
+            risk=[],
+            required_approvals=1,
+            expires_at=now + self.config.approvals.plan_ttl_seconds,
+            created_at=now,
+            config_hash=self.config.config_hash,
+            detail=baseline.detail,
+        )
+        decision = policy.evaluate_plan(self.config, name, target, spec, plan)
+        plan.risk = decision.risk
+        plan.required_approvals = decision.required_approvals
+        rehearsal["timings"]["baseline_ms"] = (t_base - t_start) * 1000
+        rehearsal["timings"]["total_ms"] = (time.perf_counter() - t_start) * 1000
+        plan.rehearsal = rehearsal
+        plan.rehearsal["notes"] = decision.notes
+        if not changes:
+            plan.rehearsal["notes"].append("the rehearsal changed nothing")
+        return await self.store.create_plan(plan, self.actor)
+
+    # ------------------------------------------------------------ apply
+
+    async def expire_if_due(self, plan: Plan, actor: str) -> Plan:
+        if plan.status in (Status.PENDING, Status.APPROVED) and time.time() > plan.expires_at:
+            await self.store.transition(
+                plan.id, [Status.PENDING, Status.APPROVED], Status.EXPIRED, actor, "plan.expired", {}
+            )
+            plan = await self.store.get_plan(plan.id)
+        return plan
+
+    async def counted_approvers(self, plan: Plan) -> list[str]:
+        current = plan.compute_hash()
+        rows = await self.store.approvals(plan.id)
+        return sorted(
+            {r["approver"] for r in rows if r["decision"] == "approve" and r["plan_hash"] == current}
+        )
+
+    async def apply(self, plan_id: int, actor: str) -> Plan:
+        await self.check_frozen()
+        plan = await self.store.get_plan(plan_id)
+        plan = await self.expire_if_due(plan, actor)
+        if plan.status is Status.PENDING:
+            n = len(await self.counted_approvers(plan))
+            raise NotApproved(
+                f"plan {plan.id} is not approved yet ({n} of {plan.required_approvals} approvals)",
+                f"a human must run `interlock approve {plan.id}` in a terminal; then apply again",
+            )
+        if plan.status is not Status.APPROVED:
+            raise PlanStateError(
+                f"plan {plan.id} is {plan.status.value} and cannot be applied", next_step(plan)
+            )
+        spec = self.specs.get(plan.tool)
+        if spec is None:
+            raise PlanRefused(
+                f"plan {plan.id} uses tool {plan.tool}, which this server does not have",
+                "apply it from a server that has it",
+            )
+        if plan.compute_hash() != plan.plan_hash:
+            await self.store.audit(
+                actor, "plan.tampered", {"stored_hash": plan.plan_hash}, plan.id, plan.target
+            )
+            raise PlanTampered(
+                f"plan {plan.id} was modified after it was made (its hash no longer matches)",
+                f"no approval counts for it; call {plan.tool} again to make a new plan and have it approved",
+            )
+        approvers = await self.counted_approvers(plan)
+        if len(approvers) < plan.required_approvals:
+            raise NotApproved(
+                f"plan {plan.id} has {len(approvers)} valid approval(s) of {plan.required_approvals} "
+                "(approvals made before the plan was edited do not count)",
+                f"have it approved again with `interlock approve {plan.id}`, or make a new plan",
+            )
+        if not await self.store.transition(
+            plan.id, [Status.APPROVED], Status.APPLYING, actor, "plan.applying", {"approvers": approvers}
+        ):
+            current = await self.store.get_plan(plan.id)
+            raise PlanStateError(
+                f"plan {plan.id} is already {current.status.value}: another apply got there first",
+                "check it with get_plan; nothing was applied twice",
+            )
+        return await self._apply_approved(spec, plan, actor)
+
+    async def _apply_approved(self, spec: ToolSpec, plan: Plan, actor: str) -> Plan:
+        try:
+            name, target = self.config.target(plan.target)
+        except InterlockError as exc:
+            await self.store.transition(
+                plan.id, [Status.APPLYING], Status.FAILED, actor, "plan.failed", {"error": exc.message}
+            )
+            raise
+        where = self.where(name, target)
+        fp = Footprint.from_dict(plan.footprint)
+        args = spec.args.model_validate(plan.args)
+        client = self.production_client(name, target, spec.service) if spec.target_kind == "aws" else None
+        try:
+            current = await self.snapshot(spec, client, fp, where)
+        except InterlockError as exc:
+            await self.store.transition(
+                plan.id, [Status.APPLYING], Status.FAILED, actor, "plan.failed", {"error": exc.message}
+            )
+            raise
+        if current.fingerprint(spec.volatile) != plan.baseline_fingerprint:
+            changed = _changed_addresses(plan.baseline, current.states, spec.volatile)
+            what = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
+            await self.store.transition(
+                plan.id,
+                [Status.APPLYING],
+                Status.STALE,
+                actor,
+                "plan.stale",
+                {"changed": changed[:100]},
+                outcome={"changed": changed[:100]},
+            )
+            raise PlanStale(
+                f"plan {plan.id} is stale: production changed after it was planned ({what or 'the footprint changed'})",
+                f"nothing was applied; call {plan.tool} again to plan anew",
+            )
+        executor = self.extra_rehearsers.get(f"{spec.target_kind}:execute")
+        try:
+            if executor is not None:
+                output = await executor(spec, args, plan)
+            else:
+                assert spec.execute is not None
+                output = await anyio.to_thread.run_sync(spec.execute, client, args)
+        except Exception as exc:
+            err = exc if isinstance(exc, InterlockError) else describe_client_error(exc, where)
+            await self.store.transition(
+                plan.id,
+                [Status.APPLYING],
+                Status.FAILED,
+                actor,
+                "plan.failed",
+                {"error": err.message},
+                outcome={"error": err.message},
+            )
+            raise BackendError(
+                f"applying plan {plan.id} failed: {err.message}", "check production; re-plan before retrying"
+            ) from exc
+        try:
+            after = await self.snapshot(spec, client, fp, where)
+        except InterlockError as exc:
+            await self.store.transition(
+                plan.id,
+                [Status.APPLYING],
+                Status.DIVERGED,
+                actor,
+                "plan.diverged",
+                {"error": exc.message},
+                outcome={"error": f"could not verify: {exc.message}"},
+            )
+            return await self.store.get_plan(plan.id)
+        expected = plan.expected_after()
+        mismatched = _changed_addresses(expected, after.states, spec.volatile)
+        if mismatched:
+            await self.store.transition(
+                plan.id,
+                [Status.APPLYING],
+                Status.DIVERGED,
+                actor,
+                "plan.diverged",
+                {"mismatched": mismatched[:100]},
+                outcome={"output": output or {}, "mismatched": mismatched[:100]},
+            )
+        else:
+            await self.store.transition(
+                plan.id,
+                [Status.APPLYING],
+                Status.APPLIED,
+                actor,
+                "plan.applied",
+                {"verified": True},
+                outcome={"output": output or {}, "verified": True},
+            )
+        return await self.store.get_plan(plan.id)
+
+    # ------------------------------------------------------------ waiting
+
+    async def wait_for_decision(
+        self,
+        plan_id: int,
+        wait_seconds: float,
+        progress: Callable[[float, str], Awaitable[None]] | None = None,
+    ) -> Plan:
+        deadline = time.monotonic() + max(0.0, wait_seconds)
+        plan = await self.store.get_plan(plan_id)
+        while plan.status is Status.PENDING and time.monotonic() < deadline:
+            if await self.store.get_setting(FREEZE_KEY):
+                break
+            if progress is not None:
+                waited = wait_seconds - (deadline - time.monotonic())
+                await progress(waited, f"waiting for a human to approve plan {plan_id}")
+            await anyio.sleep(min(0.25, max(0.0, deadline - time.monotonic())))
+            plan = await self.expire_if_due(await self.store.get_plan(plan_id), "interlock")
+        return plan
+
+
+def _changed_addresses(expected: dict[str, Any], actual: dict[str, Any], volatile: Any) -> list[str]:
+    out = []
+    for addr in sorted(set(expected) | set(actual)):
+        if strip_volatile(expected.get(addr), volatile) != strip_volatile(actual.get(addr), volatile):
+            out.append(addr)
+    return out

@@ -1,0 +1,134 @@
+"""The plan: the unit of approval, and its hash.
+
+The plan hash is the sha256 of the canonical JSON of everything that would be applied and
+everything the approver was shown as a decision: target, tool, arguments, footprint, the
+production fingerprint it was planned against, the changes, the risk flags and the number of
+approvals it needs. An approval is bound to that hash; if any of it is edited in the store,
+the hash no longer matches and no approval counts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from sandbox.diff import Change, digest, summarize
+
+
+class Status(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    APPLYING = "applying"
+    APPLIED = "applied"
+    FAILED = "failed"
+    STALE = "stale"
+    DIVERGED = "diverged"
+
+
+TERMINAL = {Status.REJECTED, Status.EXPIRED, Status.APPLIED, Status.FAILED, Status.STALE, Status.DIVERGED}
+
+HASHED_FIELDS = (
+    "target",
+    "target_kind",
+    "playground",
+    "tool",
+    "args",
+    "footprint",
+    "baseline_fingerprint",
+    "baseline",
+    "changes",
+    "risk",
+    "required_approvals",
+    "expires_at",
+)
+
+
+@dataclass
+class Plan:
+    target: str
+    target_kind: str
+    playground: bool
+    tool: str
+    args: dict[str, Any]
+    reason: str
+    footprint: dict[str, Any]
+    baseline_fingerprint: str
+    baseline: dict[str, Any]  # address -> state (or None), as read from production
+    changes: list[dict[str, Any]]
+    risk: list[str]
+    required_approvals: int
+    expires_at: float
+    created_at: float
+    config_hash: str = ""
+    detail: str = "full"
+    rehearsal: dict[str, Any] = field(default_factory=dict)  # display: output, timings, fidelity notes
+    id: int = 0
+    status: Status = Status.PENDING
+    plan_hash: str = ""
+    updated_at: float = 0.0
+    outcome: dict[str, Any] = field(default_factory=dict)
+
+    def compute_hash(self) -> str:
+        return digest({name: getattr(self, name) for name in HASHED_FIELDS})
+
+    def change_objects(self) -> list[Change]:
+        return [Change.from_dict(c) for c in self.changes]
+
+    @property
+    def summary(self) -> dict[str, int]:
+        return summarize(self.change_objects())
+
+    @property
+    def destructive(self) -> bool:
+        return any(c["action"] in ("delete", "replace") for c in self.changes)
+
+    def confirm_word(self) -> str:
+        """What the approver types: the plan id, or the resource's name for destructive plans."""
+        if self.destructive or "novel" in self.risk:
+            return self.resource_name()
+        return str(self.id)
+
+    def resource_name(self) -> str:
+        fp = self.footprint
+        for key in ("buckets", "containers"):
+            if fp.get(key):
+                return str(fp[key][0])
+        for key in ("prefixes", "keys", "paths"):
+            if fp.get(key):
+                return str(fp[key][0][0])
+        return str(self.id)
+
+    def expected_after(self) -> dict[str, Any]:
+        states = dict(self.baseline)
+        for c in self.changes:
+            states[c["address"]] = c.get("after")
+        return states
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "status": self.status.value,
+            "target": self.target,
+            "target_kind": self.target_kind,
+            "playground": self.playground,
+            "tool": self.tool,
+            "args": self.args,
+            "reason": self.reason,
+            "footprint": self.footprint,
+            "summary": self.summary,
+            "changes": self.changes,
+            "risk": self.risk,
+            "required_approvals": self.required_approvals,
+            "detail": self.detail,
+            "rehearsal": self.rehearsal,
+            "baseline_fingerprint": self.baseline_fingerprint,
+            "plan_hash": self.plan_hash,
+            "config_hash": self.config_hash,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "expires_at": self.expires_at,
+            "outcome": self.outcome,
+        }

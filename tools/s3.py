@@ -1,0 +1,645 @@
+"""The S3 toolset: reads that go to production, writes that return a plan.
+
+State shapes (the sandbox seeds from these; the diff compares them):
+
+- bucket ``aws:s3:::NAME``: ``{name, region, versioning, policy, tags}``
+- object ``aws:s3:::NAME/KEY``: ``{key, size, etag, sha256, content_type, metadata, tags,
+  last_modified}`` when read in full; ``{key, size, etag, last_modified, detail: "listing"}``
+  when the footprint is too large to read every object (then ETag stands for the content).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Literal
+
+from botocore.exceptions import ClientError
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from sandbox.aws import s3_bucket_address, s3_object_address
+from sandbox.diff import Snapshot, State
+
+from .spec import Footprint, FootprintTooLarge, Limits, ToolFailure, ToolSpec
+
+VOLATILE = frozenset({"last_modified"})
+
+BucketName = Field(description="The S3 bucket name, e.g. 'app-logs'.", min_length=3, max_length=63)
+
+
+def kind_of(address: str) -> str:
+    return "s3.object" if "/" in address.removeprefix("aws:s3:::") else "s3.bucket"
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+MISSING = {"NoSuchBucket", "NoSuchKey", "404", "NotFound", "NoSuchBucketPolicy", "NoSuchTagSet"}
+
+
+# ---------------------------------------------------------------- snapshots
+
+
+def bucket_state(client: Any, bucket: str) -> State | None:
+    try:
+        loc = client.get_bucket_location(Bucket=bucket).get("LocationConstraint") or "us-east-1"
+    except ClientError as exc:
+        if _code(exc) in MISSING:
+            return None
+        raise
+    versioning = client.get_bucket_versioning(Bucket=bucket).get("Status")
+    try:
+        policy: Any = json.loads(client.get_bucket_policy(Bucket=bucket)["Policy"])
+    except ClientError as exc:
+        if _code(exc) not in MISSING:
+            raise
+        policy = None
+    try:
+        tagset = client.get_bucket_tagging(Bucket=bucket).get("TagSet", [])
+    except ClientError as exc:
+        if _code(exc) not in MISSING:
+            raise
+        tagset = []
+    return {
+        "name": bucket,
+        "region": loc,
+        "versioning": versioning,
+        "policy": policy,
+        "tags": {t["Key"]: t["Value"] for t in tagset},
+    }
+
+
+def _iter_listing(client: Any, bucket: str, prefix: str) -> Iterator[dict[str, Any]]:
+    token = None
+    while True:
+        kw: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "MaxKeys": 1000}
+        if token:
+            kw["ContinuationToken"] = token
+        page = client.list_objects_v2(**kw)
+        yield from page.get("Contents", [])
+        if not page.get("IsTruncated"):
+            return
+        token = page.get("NextContinuationToken")
+
+
+def _listing_state(key: str, size: int, etag: str, last_modified: Any) -> State:
+    return {"key": key, "size": size, "etag": etag, "last_modified": str(last_modified), "detail": "listing"}
+
+
+def _full_state(client: Any, bucket: str, key: str, limits: Limits) -> tuple[State | None, bytes | None]:
+    try:
+        head = client.head_object(Bucket=bucket, Key=key)
+    except ClientError as exc:
+        if _code(exc) in MISSING:
+            return None, None
+        raise
+    size = int(head.get("ContentLength", 0))
+    etag = head.get("ETag", "")
+    if size > limits.max_read_bytes:
+        return _listing_state(key, size, etag, head.get("LastModified")), None
+    body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
+    tags = client.get_object_tagging(Bucket=bucket, Key=key).get("TagSet", [])
+    state = {
+        "key": key,
+        "size": len(body),
+        "etag": etag,
+        "sha256": hashlib.sha256(body).hexdigest(),
+        "content_type": head.get("ContentType", ""),
+        "metadata": dict(head.get("Metadata", {})),
+        "tags": {t["Key"]: t["Value"] for t in tags},
+        "last_modified": str(head.get("LastModified")),
+    }
+    return state, body
+
+
+def snapshot(client: Any, fp: Footprint, limits: Limits) -> Snapshot:
+    states: dict[str, State | None] = {}
+    blobs: dict[str, bytes] = {}
+    for bucket in fp.buckets:
+        states[s3_bucket_address(bucket)] = bucket_state(client, bucket)
+
+    # Parent buckets of the objects, when the bucket itself is not in the footprint: the
+    # sandbox must hold them (or not) exactly as production does.
+    parents: dict[str, str | None] = {}
+    for bucket in dict.fromkeys([b for b, _ in fp.prefixes] + [b for b, _ in fp.keys]):
+        if bucket in fp.buckets:
+            st = states[s3_bucket_address(bucket)]
+            parents[bucket] = st["region"] if st else None
+            continue
+        try:
+            parents[bucket] = (
+                client.get_bucket_location(Bucket=bucket).get("LocationConstraint") or "us-east-1"
+            )
+        except ClientError as exc:
+            if _code(exc) not in MISSING:
+                raise
+            parents[bucket] = None
+    context = {"buckets": parents}
+
+    listed: dict[str, tuple[str, str, dict[str, Any]]] = {}
+    for bucket, prefix in fp.prefixes:
+        if parents.get(bucket) is None:
+            continue  # the bucket is absent: nothing under it
+        try:
+            for obj in _iter_listing(client, bucket, prefix):
+                listed[s3_object_address(bucket, obj["Key"])] = (bucket, obj["Key"], obj)
+                if len(listed) > limits.max_objects:
+                    where = f"s3://{bucket}/{prefix}"
+                    raise FootprintTooLarge(
+                        f"{where} holds more than {limits.max_objects} objects, the rehearsal limit",
+                        "narrow the call with a longer prefix or explicit keys, or split it into several plans",
+                    )
+        except ClientError as exc:
+            if _code(exc) not in MISSING:
+                raise
+    explicit = [(b, k) for b, k in fp.keys if s3_object_address(b, k) not in listed]
+    for b, k in explicit:
+        if parents.get(b) is None:
+            states[s3_object_address(b, k)] = None
+    explicit = [(b, k) for b, k in explicit if parents.get(b) is not None]
+    total = len(listed) + len(explicit)
+    if total > limits.max_objects:
+        raise FootprintTooLarge(
+            f"the call names {total} objects, more than the rehearsal limit of {limits.max_objects}",
+            "split it into several smaller calls",
+        )
+
+    if total <= limits.detail_limit:
+        todo = [(b, k) for b, k, _ in listed.values()] + explicit
+        with ThreadPoolExecutor(max_workers=limits.workers) as pool:
+            results = list(pool.map(lambda bk: _full_state(client, bk[0], bk[1], limits), todo))
+        for (b, k), (st, body) in zip(todo, results, strict=True):
+            addr = s3_object_address(b, k)
+            states[addr] = st
+            if body is not None:
+                blobs[addr] = body
+        return Snapshot(states=states, blobs=blobs, detail="full", context=context)
+
+    for addr, (_b, k, obj) in listed.items():
+        states[addr] = _listing_state(k, int(obj["Size"]), obj["ETag"], obj["LastModified"])
+    for b, k in explicit:
+        try:
+            head = client.head_object(Bucket=b, Key=k)
+            states[s3_object_address(b, k)] = _listing_state(
+                k, int(head["ContentLength"]), head["ETag"], head.get("LastModified")
+            )
+        except ClientError as exc:
+            if _code(exc) not in MISSING:
+                raise
+            states[s3_object_address(b, k)] = None
+    return Snapshot(states=states, blobs={}, detail="listing", context=context)
+
+
+# ---------------------------------------------------------------- argument models
+
+
+class ListBuckets(BaseModel):
+    pass
+
+
+class ListObjects(BaseModel):
+    bucket: str = BucketName
+    prefix: str = Field("", description="Only keys that start with this prefix.")
+    max_keys: int = Field(100, ge=1, le=1000, description="At most this many keys in one page (1-1000).")
+    continuation_token: str | None = Field(
+        None, description="The next_token of the previous page, to read the next page."
+    )
+
+
+class GetObject(BaseModel):
+    bucket: str = BucketName
+    key: str = Field(description="The object key.", min_length=1)
+
+
+class BucketOnly(BaseModel):
+    bucket: str = BucketName
+
+
+class PutObject(BaseModel):
+    bucket: str = BucketName
+    key: str = Field(description="The object key to write.", min_length=1, max_length=1024)
+    body: str = Field(description="The object's content, as UTF-8 text.")
+    content_type: str = Field("text/plain", description="The Content-Type to store with the object.")
+    metadata: dict[str, str] = Field(
+        default_factory=dict, description="User metadata (x-amz-meta-*) as a string-to-string map."
+    )
+
+
+class CopyObject(BaseModel):
+    source_bucket: str = Field(description="The bucket to copy from.", min_length=3, max_length=63)
+    source_key: str = Field(description="The key to copy from.", min_length=1)
+    bucket: str = Field(description="The destination bucket.", min_length=3, max_length=63)
+    key: str = Field(description="The destination key.", min_length=1, max_length=1024)
+
+
+class DeleteObjects(BaseModel):
+    bucket: str = BucketName
+    keys: list[str] | None = Field(
+        None, description="Exact keys to delete. Give either keys or prefix, not both.", max_length=10_000
+    )
+    prefix: str | None = Field(
+        None, description="Delete every object whose key starts with this prefix. Give either keys or prefix."
+    )
+
+    @model_validator(mode="after")
+    def _one_of(self) -> DeleteObjects:
+        if (self.keys is None) == (self.prefix is None):
+            raise ValueError("give exactly one of 'keys' (a list of exact keys) or 'prefix'")
+        if self.keys is not None and not self.keys:
+            raise ValueError("'keys' is empty: name at least one key")
+        if self.prefix is not None and self.prefix == "":
+            raise ValueError(
+                "an empty prefix would delete the whole bucket: use delete_s3_bucket with force=true, "
+                "or name a prefix"
+            )
+        return self
+
+
+class CreateBucket(BaseModel):
+    bucket: str = BucketName
+    region: str = Field("us-east-1", description="The region to create the bucket in.")
+
+
+class DeleteBucket(BaseModel):
+    bucket: str = BucketName
+    force: bool = Field(
+        False,
+        description="Empty the bucket first (deletes every object). Without it a non-empty bucket fails.",
+    )
+
+
+class PutPolicy(BaseModel):
+    bucket: str = BucketName
+    policy: str = Field(description="The bucket policy as a JSON document (a string).")
+
+    @field_validator("policy")
+    @classmethod
+    def _json(cls, v: str) -> str:
+        try:
+            doc = json.loads(v)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"policy is not valid JSON ({exc.msg} at position {exc.pos})") from exc
+        if not isinstance(doc, dict):
+            raise ValueError("policy must be a JSON object with a 'Statement' list")
+        return v
+
+
+class PutTagging(BaseModel):
+    bucket: str = BucketName
+    tags: dict[str, str] = Field(description="The complete tag set; replaces the current tags.")
+
+
+class PutVersioning(BaseModel):
+    bucket: str = BucketName
+    status: Literal["Enabled", "Suspended"] = Field(description="'Enabled' or 'Suspended'.")
+
+
+# ---------------------------------------------------------------- reads
+
+
+def read_list_buckets(client: Any, args: ListBuckets, limits: Limits) -> dict[str, Any]:
+    buckets = client.list_buckets().get("Buckets", [])
+    return {"buckets": [{"name": b["Name"], "created": str(b.get("CreationDate"))} for b in buckets]}
+
+
+def read_list_objects(client: Any, args: ListObjects, limits: Limits) -> dict[str, Any]:
+    kw: dict[str, Any] = {"Bucket": args.bucket, "Prefix": args.prefix, "MaxKeys": args.max_keys}
+    if args.continuation_token:
+        kw["ContinuationToken"] = args.continuation_token
+    page = client.list_objects_v2(**kw)
+    return {
+        "bucket": args.bucket,
+        "prefix": args.prefix,
+        "objects": [
+            {"key": o["Key"], "size": o["Size"], "etag": o["ETag"], "last_modified": str(o["LastModified"])}
+            for o in page.get("Contents", [])
+        ],
+        "truncated": bool(page.get("IsTruncated")),
+        "next_token": page.get("NextContinuationToken"),
+    }
+
+
+TEXT_TYPES = ("text/", "application/json", "application/xml", "application/yaml", "application/x-yaml")
+
+
+def read_get_object(client: Any, args: GetObject, limits: Limits) -> dict[str, Any]:
+    head = client.head_object(Bucket=args.bucket, Key=args.key)
+    size = int(head.get("ContentLength", 0))
+    ctype = head.get("ContentType", "")
+    out: dict[str, Any] = {
+        "bucket": args.bucket,
+        "key": args.key,
+        "size": size,
+        "etag": head.get("ETag"),
+        "content_type": ctype,
+        "metadata": dict(head.get("Metadata", {})),
+        "last_modified": str(head.get("LastModified")),
+        "content": None,
+        "truncated": False,
+    }
+    if ctype.startswith(TEXT_TYPES) or ctype == "":
+        end = min(size, limits.text_cap)
+        if end > 0:
+            body = client.get_object(Bucket=args.bucket, Key=args.key, Range=f"bytes=0-{end - 1}")[
+                "Body"
+            ].read()
+        else:
+            body = b""
+        try:
+            out["content"] = body.decode("utf-8")
+            out["truncated"] = size > limits.text_cap
+        except UnicodeDecodeError:
+            out["content"] = None
+    return out
+
+
+def read_bucket_policy(client: Any, args: BucketOnly, limits: Limits) -> dict[str, Any]:
+    try:
+        policy = json.loads(client.get_bucket_policy(Bucket=args.bucket)["Policy"])
+    except ClientError as exc:
+        if _code(exc) != "NoSuchBucketPolicy":
+            raise
+        policy = None
+    return {"bucket": args.bucket, "policy": policy}
+
+
+# ---------------------------------------------------------------- writes
+
+
+def _require_bucket(client: Any, bucket: str) -> None:
+    client.head_bucket(Bucket=bucket)
+
+
+def exec_put_object(client: Any, a: PutObject) -> dict[str, Any]:
+    client.put_object(
+        Bucket=a.bucket, Key=a.key, Body=a.body.encode(), ContentType=a.content_type, Metadata=a.metadata
+    )
+    return {}
+
+
+def exec_copy_object(client: Any, a: CopyObject) -> dict[str, Any]:
+    client.copy_object(
+        Bucket=a.bucket, Key=a.key, CopySource={"Bucket": a.source_bucket, "Key": a.source_key}
+    )
+    return {}
+
+
+def _delete_keys(client: Any, bucket: str, keys: list[str]) -> list[str]:
+    errors: list[str] = []
+    for i in range(0, len(keys), 1000):
+        batch = keys[i : i + 1000]
+        resp = client.delete_objects(
+            Bucket=bucket, Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True}
+        )
+        errors += [f"{e.get('Key')}: {e.get('Code')}" for e in resp.get("Errors", [])]
+    if errors:
+        raise ToolFailure(
+            f"S3 refused to delete {len(errors)} object(s) in {bucket}: {', '.join(errors[:5])}",
+            "check the bucket's policy and object locks",
+        )
+    return keys
+
+
+def exec_delete_objects(client: Any, a: DeleteObjects) -> dict[str, Any]:
+    _require_bucket(client, a.bucket)
+    if a.keys is not None:
+        keys = list(dict.fromkeys(a.keys))
+    else:
+        keys = [o["Key"] for o in _iter_listing(client, a.bucket, a.prefix or "")]
+    _delete_keys(client, a.bucket, keys)
+    return {"deleted": len(keys)}
+
+
+def exec_create_bucket(client: Any, a: CreateBucket) -> dict[str, Any]:
+    kw: dict[str, Any] = {"Bucket": a.bucket}
+    if a.region != "us-east-1":
+        kw["CreateBucketConfiguration"] = {"LocationConstraint": a.region}
+    client.create_bucket(**kw)
+    return {}
+
+
+def _empty_bucket(client: Any, bucket: str) -> int:
+    versioned = client.get_bucket_versioning(Bucket=bucket).get("Status") in ("Enabled", "Suspended")
+    n = 0
+    if versioned:
+        paginator = client.get_paginator("list_object_versions")
+        for page in paginator.paginate(Bucket=bucket):
+            items = [
+                {"Key": v["Key"], "VersionId": v["VersionId"]}
+                for v in page.get("Versions", []) + page.get("DeleteMarkers", [])
+            ]
+            for i in range(0, len(items), 1000):
+                client.delete_objects(Bucket=bucket, Delete={"Objects": items[i : i + 1000], "Quiet": True})
+            n += len(items)
+        return n
+    keys = [o["Key"] for o in _iter_listing(client, bucket, "")]
+    _delete_keys(client, bucket, keys)
+    return len(keys)
+
+
+def _delete_bucket(client: Any, bucket: str) -> None:
+    # Deleting a bucket deletes its tags on AWS; some emulators keep them keyed by name, which
+    # would make a recreated bucket inherit them. Delete them explicitly so both agree.
+    client.head_bucket(Bucket=bucket)
+    client.delete_bucket_tagging(Bucket=bucket)
+    client.delete_bucket(Bucket=bucket)
+
+
+def exec_delete_bucket(client: Any, a: DeleteBucket) -> dict[str, Any]:
+    emptied = _empty_bucket(client, a.bucket) if a.force else 0
+    _delete_bucket(client, a.bucket)
+    return {"emptied": emptied}
+
+
+def exec_recreate_bucket(client: Any, a: BucketOnly) -> dict[str, Any]:
+    region = client.get_bucket_location(Bucket=a.bucket).get("LocationConstraint") or "us-east-1"
+    emptied = _empty_bucket(client, a.bucket)
+    _delete_bucket(client, a.bucket)
+    exec_create_bucket(client, CreateBucket(bucket=a.bucket, region=region))
+    return {"emptied": emptied}
+
+
+def exec_put_policy(client: Any, a: PutPolicy) -> dict[str, Any]:
+    client.put_bucket_policy(Bucket=a.bucket, Policy=a.policy)
+    return {}
+
+
+def exec_put_tagging(client: Any, a: PutTagging) -> dict[str, Any]:
+    if a.tags:
+        client.put_bucket_tagging(
+            Bucket=a.bucket, Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in a.tags.items()]}
+        )
+    else:
+        client.delete_bucket_tagging(Bucket=a.bucket)
+    return {}
+
+
+def exec_put_versioning(client: Any, a: PutVersioning) -> dict[str, Any]:
+    client.put_bucket_versioning(Bucket=a.bucket, VersioningConfiguration={"Status": a.status})
+    return {}
+
+
+# ---------------------------------------------------------------- specs
+
+NEXT = " Returns a plan that a human must approve; nothing changes until the plan is approved and applied."
+
+
+def _read(name: str, title: str, desc: str, args: type[BaseModel], fn: Any) -> ToolSpec:
+    return ToolSpec(
+        name=name,
+        toolset="s3",
+        title=title,
+        description=desc,
+        args=args,
+        read_only=True,
+        read=fn,
+        idempotent=True,
+    )
+
+
+def _write(
+    name: str,
+    title: str,
+    desc: str,
+    args: type[BaseModel],
+    footprint: Any,
+    execute: Any,
+    destructive: bool = False,
+    idempotent: bool = False,
+) -> ToolSpec:
+    return ToolSpec(
+        name=name,
+        toolset="s3",
+        title=title,
+        description=desc + NEXT,
+        args=args,
+        read_only=False,
+        destructive=destructive,
+        idempotent=idempotent,
+        footprint=footprint,
+        snapshot=snapshot,
+        execute=execute,
+        volatile=VOLATILE,
+        kind_of=kind_of,
+    )
+
+
+SPECS: tuple[ToolSpec, ...] = (
+    _read(
+        "list_s3_buckets",
+        "List S3 buckets",
+        "List the buckets of the target.",
+        ListBuckets,
+        read_list_buckets,
+    ),
+    _read(
+        "list_s3_objects",
+        "List S3 objects",
+        "List objects in a bucket, optionally under a prefix, one page at a time.",
+        ListObjects,
+        read_list_objects,
+    ),
+    _read(
+        "get_s3_object",
+        "Get an S3 object",
+        "Read an object's metadata and, for text objects, its content up to a cap.",
+        GetObject,
+        read_get_object,
+    ),
+    _read(
+        "get_s3_bucket_policy",
+        "Get a bucket policy",
+        "Read a bucket's policy document (null when it has none).",
+        BucketOnly,
+        read_bucket_policy,
+    ),
+    _write(
+        "put_s3_object",
+        "Put an S3 object",
+        "Write (create or overwrite) one object with text content.",
+        PutObject,
+        lambda a: Footprint(keys=((a.bucket, a.key),)),
+        exec_put_object,
+        idempotent=True,
+    ),
+    _write(
+        "copy_s3_object",
+        "Copy an S3 object",
+        "Copy one object to a destination key (possibly in another bucket).",
+        CopyObject,
+        lambda a: Footprint(keys=((a.source_bucket, a.source_key), (a.bucket, a.key))),
+        exec_copy_object,
+        idempotent=True,
+    ),
+    _write(
+        "delete_s3_objects",
+        "Delete S3 objects",
+        "Delete objects by exact keys or by prefix.",
+        DeleteObjects,
+        lambda a: (
+            Footprint(prefixes=((a.bucket, a.prefix),))
+            if a.prefix is not None
+            else Footprint(keys=tuple((a.bucket, k) for k in dict.fromkeys(a.keys or [])))
+        ),
+        exec_delete_objects,
+        destructive=True,
+        idempotent=True,
+    ),
+    _write(
+        "create_s3_bucket",
+        "Create an S3 bucket",
+        "Create a new, empty bucket.",
+        CreateBucket,
+        lambda a: Footprint(buckets=(a.bucket,)),
+        exec_create_bucket,
+    ),
+    _write(
+        "delete_s3_bucket",
+        "Delete an S3 bucket",
+        "Delete a bucket; with force=true, every object in it is deleted first.",
+        DeleteBucket,
+        lambda a: Footprint(buckets=(a.bucket,), prefixes=((a.bucket, ""),)),
+        exec_delete_bucket,
+        destructive=True,
+    ),
+    _write(
+        "recreate_s3_bucket",
+        "Delete and recreate an S3 bucket",
+        "Delete a bucket with everything in it and create it again, empty, with the same name "
+        "(its policy, tags and versioning are lost).",
+        BucketOnly,
+        lambda a: Footprint(buckets=(a.bucket,), prefixes=((a.bucket, ""),)),
+        exec_recreate_bucket,
+        destructive=True,
+    ),
+    _write(
+        "put_s3_bucket_policy",
+        "Put a bucket policy",
+        "Replace a bucket's policy document.",
+        PutPolicy,
+        lambda a: Footprint(buckets=(a.bucket,)),
+        exec_put_policy,
+        idempotent=True,
+    ),
+    _write(
+        "put_s3_bucket_tagging",
+        "Put bucket tags",
+        "Replace a bucket's complete tag set.",
+        PutTagging,
+        lambda a: Footprint(buckets=(a.bucket,)),
+        exec_put_tagging,
+        idempotent=True,
+    ),
+    _write(
+        "put_s3_bucket_versioning",
+        "Set bucket versioning",
+        "Enable or suspend versioning on a bucket.",
+        PutVersioning,
+        lambda a: Footprint(buckets=(a.bucket,)),
+        exec_put_versioning,
+        idempotent=True,
+    ),
+)

@@ -1,0 +1,116 @@
+"""Tools are data: a frozen spec per tool, declared by the toolset modules and registered once.
+
+A read tool has ``read(client, args, limits) -> dict``. A write tool has:
+
+- ``footprint(args) -> Footprint``: every resource the call can touch, derived from arguments;
+- ``snapshot(client, footprint, limits) -> Snapshot``: read those resources from any client;
+- ``execute(client, args) -> dict | None``: perform the call against any client;
+- ``volatile``: state fields ignored when comparing (timestamps).
+
+The same functions run against production, the sandbox, or an emulator: clients differ only
+in ``endpoint_url`` and credentials (STYLE.md §9).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+
+from sandbox.diff import Snapshot
+
+
+class ToolFailure(Exception):
+    """A tool could not do what was asked, for a reason the agent can act on."""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+class FootprintTooLarge(ToolFailure):
+    """The call would touch more resources than a rehearsal is allowed to copy."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_objects: int = 25_000  # above this a call is refused, never rehearsed in part
+    detail_limit: int = 500  # up to this many objects are read in full (sha256, metadata, tags)
+    max_read_bytes: int = 8 * 1024 * 1024  # larger objects are read from the listing only
+    text_cap: int = 64 * 1024  # get_s3_object returns text content up to this many bytes
+    workers: int = 16
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """Resource scopes a call can touch. ``patterns`` are addresses, a trailing ``*`` meaning a prefix."""
+
+    buckets: tuple[str, ...] = ()
+    prefixes: tuple[tuple[str, str], ...] = ()  # (bucket, prefix); "" is the whole bucket
+    keys: tuple[tuple[str, str], ...] = ()
+    containers: tuple[str, ...] = ()
+    paths: tuple[tuple[str, str], ...] = ()  # (container, path)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "buckets": list(self.buckets),
+            "prefixes": [list(p) for p in self.prefixes],
+            "keys": [list(k) for k in self.keys],
+            "containers": list(self.containers),
+            "paths": [list(p) for p in self.paths],
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Footprint:
+        return cls(
+            buckets=tuple(d.get("buckets", ())),
+            prefixes=tuple(tuple(p) for p in d.get("prefixes", ())),  # type: ignore[misc]
+            keys=tuple(tuple(k) for k in d.get("keys", ())),  # type: ignore[misc]
+            containers=tuple(d.get("containers", ())),
+            paths=tuple(tuple(p) for p in d.get("paths", ())),  # type: ignore[misc]
+        )
+
+    def patterns(self) -> list[str]:
+        out = [f"aws:s3:::{b}" for b in self.buckets]
+        out += [f"aws:s3:::{b}/{p}*" for b, p in self.prefixes]
+        out += [f"aws:s3:::{b}/{k}" for b, k in self.keys]
+        out += [f"docker:container/{c}" for c in self.containers]
+        out += [f"docker:container/{c}{p}" for c, p in self.paths]
+        return out
+
+
+ReadFn = Callable[[Any, Any, Limits], dict[str, Any]]
+FootprintFn = Callable[[Any], Footprint]
+SnapshotFn = Callable[[Any, Footprint, Limits], Snapshot]
+ExecuteFn = Callable[[Any, Any], "dict[str, Any] | None"]
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    name: str
+    toolset: str
+    title: str
+    description: str
+    args: type[BaseModel]
+    read_only: bool
+    target_kind: str = "aws"
+    service: str = "s3"
+    destructive: bool = False
+    idempotent: bool = False
+    read: ReadFn | None = None
+    footprint: FootprintFn | None = None
+    snapshot: SnapshotFn | None = None
+    execute: ExecuteFn | None = None
+    volatile: frozenset[str] = field(default_factory=frozenset)
+    kind_of: Callable[[str], str] | None = None
+
+    def __post_init__(self) -> None:
+        if self.read_only and self.read is None:
+            raise ValueError(f"read tool {self.name} needs a read function")
+        if not self.read_only and not (self.footprint and self.snapshot and self.execute):
+            raise ValueError(f"write tool {self.name} needs footprint, snapshot and execute")
+        if len(self.name) > 64 or not self.name.replace("_", "").isalnum() or self.name.lower() != self.name:
+            raise ValueError(f"tool name {self.name!r} must be snake_case, at most 64 characters")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import anyio
@@ -46,7 +46,6 @@ INSTRUCTIONS = (
 @dataclass
 class Holder:
     engine: Engine | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
 
     def get(self) -> Engine:
         if self.engine is None:
@@ -335,13 +334,19 @@ def build_server(config: Config, *, extra_specs: tuple[ToolSpec, ...] = ()) -> M
             await store.close()
             raise SandboxUnavailable(str(exc), "check that moto[server] is installed") from exc
         engine = Engine(config=config, store=store, specs=specs, actor="agent", sandbox=sandbox)
-        for hook in holder.extras.get("startup", []):
-            await hook(engine)
+        if any(t.kind == "docker" for t in config.targets.values()):
+            from .docker_backend import install
+
+            await install(engine)
         holder.engine = engine
         try:
             yield {"engine": engine}
         finally:
             holder.engine = None
+            if any(t.kind == "docker" for t in config.targets.values()):
+                from .docker_backend import uninstall
+
+                await uninstall(engine)
             await anyio.to_thread.run_sync(sandbox.stop)
             await store.close()
 

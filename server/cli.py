@@ -53,8 +53,6 @@ async def open_engine(cfg: Config, actor: str) -> Engine:
 
     store = await Store.open(store_path(cfg))
     specs = {s.name: s for s in ALL_SPECS}
-    for extra in _extra_specs():
-        specs[extra.name] = extra
     engine = Engine(config=cfg, store=store, specs=specs, actor=actor)
     if any(t.playground for t in cfg.targets.values()):
         from .playground import running_playground
@@ -63,17 +61,11 @@ async def open_engine(cfg: Config, actor: str) -> Engine:
         for t in cfg.targets.values():
             if t.playground and not t.endpoint_url and endpoint:
                 t.endpoint_url = endpoint
-    for hook in _engine_hooks():
-        await hook(engine)
+    if any(t.kind == "docker" for t in cfg.targets.values()):
+        from .docker_backend import install
+
+        await install(engine)
     return engine
-
-
-def _extra_specs() -> list[Any]:
-    return []
-
-
-def _engine_hooks() -> list[Callable[[Engine], Awaitable[None]]]:
-    return []
 
 
 def run_with_engine(

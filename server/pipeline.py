@@ -18,6 +18,7 @@ from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
 
 from sandbox.aws import MotoSandbox, SandboxError
+from sandbox.base import Rehearsal
 from sandbox.diff import Snapshot, diff, strip_volatile
 from tools.spec import Footprint, FootprintTooLarge, Limits, ToolFailure, ToolSpec
 
@@ -115,7 +116,10 @@ class Engine:
     specs: dict[str, ToolSpec]
     actor: str = "agent"
     sandbox: MotoSandbox | None = None
-    extra_rehearsers: dict[str, Any] = field(default_factory=dict)
+    # target kind -> async (engine, spec, args, footprint, baseline, target) -> Rehearsal
+    rehearsers: dict[str, Any] = field(default_factory=dict)
+    # target kind -> (target_name, target) -> production client (aws is built in)
+    client_factories: dict[str, Any] = field(default_factory=dict)
     _clients: dict[tuple[str, str], Any] = field(default_factory=dict)
 
     @property
@@ -127,6 +131,13 @@ class Engine:
 
     def production_client(self, target_name: str, target: TargetConfig, service: str) -> Any:
         key = (target_name, service)
+        if key not in self._clients and target.kind != "aws":
+            factory = self.client_factories.get(target.kind)
+            if factory is None:
+                raise BackendError(
+                    f"no backend for {target.kind} targets is loaded", "check the interlock installation"
+                )
+            self._clients[key] = factory(target_name, target)
         if key not in self._clients:
             kw: dict[str, Any] = {
                 "region_name": target.region,
@@ -185,9 +196,13 @@ class Engine:
 
     async def rehearse(
         self, spec: ToolSpec, args: Any, fp: Footprint, baseline: Snapshot, target: TargetConfig
-    ) -> tuple[Snapshot, set[str], dict[str, Any]]:
-        if spec.target_kind in self.extra_rehearsers:
-            return await self.extra_rehearsers[spec.target_kind](spec, args, fp, baseline, target)  # type: ignore[no-any-return]
+    ) -> Rehearsal:
+        if spec.target_kind in self.rehearsers:
+            return await self.rehearsers[spec.target_kind](self, spec, args, fp, baseline, target)  # type: ignore[no-any-return]
+        if spec.target_kind != "aws":
+            raise SandboxUnavailable(
+                f"no sandbox for {spec.target_kind} targets is available", "check the server's logs"
+            )
         if self.sandbox is None:
             raise SandboxUnavailable("no AWS sandbox is running", "restart `interlock serve`")
         assert spec.execute is not None and spec.snapshot is not None
@@ -232,7 +247,7 @@ class Engine:
                 f"the sandbox failed during the rehearsal: {exc}",
                 "retry; if it persists restart `interlock serve`",
             ) from exc
-        return after, replaced, {"output": output or {}, "timings": timings}
+        return Rehearsal(after=after, replaced=replaced, output=output or {}, timings=timings)
 
     async def plan(self, spec: ToolSpec, args: Any, reason: str, target_name: str | None) -> Plan:
         if not reason or not reason.strip():
@@ -243,11 +258,21 @@ class Engine:
         assert spec.footprint is not None
         fp = spec.footprint(args)
         t_start = time.perf_counter()
-        client = self.production_client(name, target, spec.service) if spec.target_kind == "aws" else None
+        client = self.production_client(name, target, spec.service)
         baseline = await self.snapshot(spec, client, fp, self.where(name, target))
         t_base = time.perf_counter()
-        after, replaced, rehearsal = await self.rehearse(spec, args, fp, baseline, target)
-        changes = diff(baseline, after, volatile=spec.volatile, replaced=replaced, kind_of=spec.kind_of)
+        rehearsal = await self.rehearse(spec, args, fp, baseline, target)
+        if rehearsal.footprint is not None:
+            fp = rehearsal.footprint
+        if rehearsal.baseline is not None:
+            baseline = rehearsal.baseline
+        changes = diff(
+            baseline,
+            rehearsal.after,
+            volatile=spec.volatile,
+            replaced=rehearsal.replaced,
+            kind_of=spec.kind_of,
+        )
         now = time.time()
         plan = Plan(
             target=name,
@@ -268,14 +293,15 @@ class Engine:
             detail=baseline.detail,
         )
         decision = policy.evaluate_plan(self.config, name, target, spec, plan)
-        plan.risk = decision.risk
+        plan.risk = list(dict.fromkeys([*decision.risk, *rehearsal.risk]))
         plan.required_approvals = decision.required_approvals
-        rehearsal["timings"]["baseline_ms"] = (t_base - t_start) * 1000
-        rehearsal["timings"]["total_ms"] = (time.perf_counter() - t_start) * 1000
-        plan.rehearsal = rehearsal
-        plan.rehearsal["notes"] = decision.notes
+        timings = dict(rehearsal.timings)
+        timings["baseline_ms"] = (t_base - t_start) * 1000
+        timings["total_ms"] = (time.perf_counter() - t_start) * 1000
+        notes = [*rehearsal.notes, *decision.notes]
         if not changes:
-            plan.rehearsal["notes"].append("the rehearsal changed nothing")
+            notes.append("the rehearsal changed nothing")
+        plan.rehearsal = {"output": rehearsal.output, "timings": timings, "notes": notes}
         return await self.store.create_plan(plan, self.actor)
 
     # ------------------------------------------------------------ apply
@@ -351,8 +377,8 @@ class Engine:
         where = self.where(name, target)
         fp = Footprint.from_dict(plan.footprint)
         args = spec.args.model_validate(plan.args)
-        client = self.production_client(name, target, spec.service) if spec.target_kind == "aws" else None
         try:
+            client = self.production_client(name, target, spec.service)
             current = await self.snapshot(spec, client, fp, where)
         except InterlockError as exc:
             await self.store.transition(
@@ -375,13 +401,9 @@ class Engine:
                 f"plan {plan.id} is stale: production changed after it was planned ({what or 'the footprint changed'})",
                 f"nothing was applied; call {plan.tool} again to plan anew",
             )
-        executor = self.extra_rehearsers.get(f"{spec.target_kind}:execute")
         try:
-            if executor is not None:
-                output = await executor(spec, args, plan)
-            else:
-                assert spec.execute is not None
-                output = await anyio.to_thread.run_sync(spec.execute, client, args)
+            assert spec.execute is not None
+            output = await anyio.to_thread.run_sync(spec.execute, client, args)
         except Exception as exc:
             err = exc if isinstance(exc, InterlockError) else describe_client_error(exc, where)
             await self.store.transition(

@@ -192,12 +192,10 @@ class Store:
         plan_id: int | None = None,
         target: str = "",
     ) -> None:
-        cur = await db.execute("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1")
+        cur = await db.execute("SELECT hash FROM audit ORDER BY id DESC LIMIT 1")
         last = await cur.fetchone()
         prev = last["hash"] if last else GENESIS
-        next_id = (last["id"] + 1) if last else 1
         row = {
-            "id": next_id,
             "at": time.time(),
             "actor": actor,
             "event": event,
@@ -205,9 +203,15 @@ class Store:
             "target": target,
             "data": json.dumps(data, sort_keys=True, default=str),
         }
+        # AUTOINCREMENT never reuses an id, so a row removed from the tail leaves a gap once
+        # anything else is written; the id is part of the hashed row.
+        cur = await db.execute(
+            "INSERT INTO audit (at, actor, event, plan_id, target, data, prev_hash, hash) VALUES (?,?,?,?,?,?,?,'')",
+            (*row.values(), prev),
+        )
+        row_id = int(cur.lastrowid or 0)
         await db.execute(
-            "INSERT INTO audit (id, at, actor, event, plan_id, target, data, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?)",
-            (*row.values(), prev, _audit_hash(prev, row)),
+            "UPDATE audit SET hash = ? WHERE id = ?", (_audit_hash(prev, {"id": row_id, **row}), row_id)
         )
 
     async def audit(
@@ -232,7 +236,12 @@ class Store:
         return rows[-limit:] if limit else rows
 
     async def verify_audit(self) -> tuple[bool, str, int]:
-        """Walk the chain. Returns (ok, message, rows checked)."""
+        """Walk the chain. Returns (ok, message, rows checked).
+
+        Detects an edited, inserted or removed row, and a removed tail once a later event was
+        written. A tail removed with nothing written after it needs an outside anchor: keep the
+        head hash that ``interlock audit --verify`` prints.
+        """
         cur = await self._db.execute("SELECT * FROM audit ORDER BY id")
         prev = GENESIS
         expected_id = 1
@@ -252,7 +261,11 @@ class Store:
                 return False, f"audit row {r['id']} was edited after it was written", n
             prev = r["hash"]
             expected_id += 1
-        return True, f"audit chain intact ({n} events)", n
+        cur = await self._db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'audit'")
+        seq = await cur.fetchone()
+        if seq is not None and seq[0] != expected_id - 1:
+            return False, f"audit rows {expected_id} to {seq[0]} were removed from the end", n
+        return True, f"audit chain intact ({n} events, head {prev[:16]})", n
 
     # ------------------------------------------------------------ plans
 

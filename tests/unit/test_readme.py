@@ -1,0 +1,23 @@
+"""The README's tool list is generated from the registry; this fails when they drift."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from server.docs import block
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def test_readme_tool_list_matches_the_registry() -> None:
+    assert block() in README.read_text(), "run `python -m server.docs --write` and commit README.md"
+
+
+def test_readme_documents_every_human_command() -> None:
+    from server.cli import build_parser
+
+    text = README.read_text()
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    for name in sub.choices:  # type: ignore[union-attr]
+        assert f"interlock {name}" in text, f"README does not document `interlock {name}`"

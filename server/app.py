@@ -69,8 +69,8 @@ def _validation_message(spec_name: str, exc: ValidationError) -> str:
 def _params_of(spec: ToolSpec) -> list[inspect.Parameter]:
     params = []
     for fname, finfo in spec.args.model_fields.items():
-        meta = list(finfo.metadata)
-        ann = Annotated[(finfo.annotation, *meta, Field(description=finfo.description))]  # type: ignore[valid-type]
+        meta = [*finfo.metadata, Field(description=finfo.description)]
+        ann: Any = Annotated.__class_getitem__((finfo.annotation, *meta))  # type: ignore[attr-defined]
         if finfo.is_required():
             default: Any = inspect.Parameter.empty
         elif finfo.default_factory is not None:

@@ -131,7 +131,7 @@ def print_plan(console: Console, plan: Plan, max_changes: int | None = None) -> 
 
 
 def audit_table_rows(events: list[dict[str, Any]]) -> list[tuple[str, ...]]:
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for e in events:
         at = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(e["at"]))
         data = e.get("data") or {}

@@ -68,3 +68,56 @@ def run_in_pty(
     _, status = os.waitpid(pid, 0)
     os.close(fd)
     return os.waitstatus_to_exitcode(status), buf.decode(errors="replace"), word
+
+
+def converse(
+    args: list[str], env: dict[str, str], script: list[tuple[bytes, str | None]], timeout: float = 60
+) -> tuple[int, str, list[str]]:
+    """Run `python -m server.cli ARGS` in a pty and answer each (regex, answer) in turn. An answer
+    of None types the regex's first group. Returns (exit code, output, the groups seen)."""
+    pid, fd = pty.fork()
+    if pid == 0:  # child
+        os.chdir(ROOT)
+        os.execve(sys.executable, [sys.executable, "-m", "server.cli", *args], env)
+    deadline = time.monotonic() + timeout
+    buf = bytearray()
+    seen: list[str] = []
+    start = 0
+    for pattern, answer in script:
+        rx = re.compile(pattern)
+        m = None
+        while time.monotonic() < deadline:
+            m = rx.search(bytes(buf), start)
+            if m:
+                break
+            ready, _, _ = select.select([fd], [], [], 0.1)
+            if ready:
+                try:
+                    chunk = os.read(fd, 65536)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                buf.extend(chunk)
+        if not m:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            os.close(fd)
+            raise AssertionError(f"no prompt matching {pattern!r} in:\n{buf.decode(errors='replace')}")
+        start = m.end()
+        group = m.group(1).decode() if m.groups() else ""
+        seen.append(group)
+        os.write(fd, ((answer if answer is not None else group) + "\n").encode())
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.1)
+        if ready:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            buf.extend(chunk)
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    return os.waitstatus_to_exitcode(status), buf.decode(errors="replace"), seen

@@ -194,11 +194,12 @@ async def interactive_approve(
     print_plan(console, plan)
     console.print("")
     word = plan.confirm_word()
-    why = (
-        "the resource's name, because this plan deletes or replaces something"
-        if word != str(plan.id)
-        else "the plan id"
-    )
+    if word == str(plan.id):
+        why = "the plan id"
+    elif plan.destructive:
+        why = "the resource's name, because this plan deletes or replaces something"
+    else:
+        why = "the resource's name, because nothing like this plan was ever applied on this target (novel)"
     console.print(f"To approve, type {why}.")
     answer = ask(f"Type '{word}' to approve: ").strip()
     if answer != word:
@@ -208,7 +209,12 @@ async def interactive_approve(
         plan, approver, "approve", comment, plan.required_approvals
     )
     if not recorded:
-        current = await engine.store.get_plan(plan.id)
+        current = await engine.expire_if_due(await engine.store.get_plan(plan.id), approver)
+        if current.status is Status.EXPIRED:
+            raise PlanStateError(
+                f"plan {plan.id} expired before it was approved",
+                "have the agent plan again; nothing was applied",
+            )
         raise PlanStateError(
             f"plan {plan.id} is {current.status.value} now: someone decided first",
             "check it with `interlock show`",
@@ -438,6 +444,73 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(no_input=args.no_input, keep=args.keep)
 
 
+def cmd_scopes(args: argparse.Namespace) -> int:
+    """`interlock scopes explain|lint`: reads the config (and, for lint, the audit history); changes nothing."""
+    from rich.markup import escape
+
+    from . import scopes
+
+    cfg = load_config(args.config)
+    if args.action == "explain":
+        if args.target:
+            cfg.target(args.target)  # unknown target: a ConfigError that names the known ones
+        data = scopes.explain(cfg, args.target, anyio.run(scopes.read_freeze, cfg))
+        out = console if sys.stdout.isatty() else Console(highlight=False, width=220)
+        if args.json:
+            print(json.dumps(data, indent=2))
+            return 0
+        out.print(f"Scopes from {data['config']} (changes take effect when interlock restarts).")
+        if data["frozen"]:
+            out.print(f"[bold red]FROZEN[/] by {data['frozen'].get('by')}: nothing is planned or applied.")
+        for name, t in data["targets"].items():
+            flags = [t["kind"]]
+            flags += ["PLAYGROUND"] if t["playground"] else ["production"] if t["production"] else []
+            flags += ["READ-ONLY"] if t["read_only"] else []
+            out.rule(f"target {name} ({', '.join(flags)})")
+            out.print(f"limits: {escape(scopes.limits_text(t))}", soft_wrap=True)
+            for line in t["escalations"]:
+                out.print(f"escalation: {escape(line)}", soft_wrap=True)
+            for h in t["hidden_tools"]:
+                out.print(f"[dim]hidden: {h['tool']} ({escape(h['rule'])})[/]", soft_wrap=True)
+            if not t["rows"]:
+                out.print("[dim](no tools for this kind of target are registered in this build)[/]")
+                continue
+            table = Table("resource", "action", "decision", "approvals", "tools", box=None)
+            for row in scopes.grouped_rows(t["rows"]):
+                decision = (
+                    "[green]allowed[/]" if row["allowed"] else "[red]denied[/]"
+                ) + f" · {escape(row['rule'])}"
+                approvals = (
+                    f"{row['approvals']} · {escape(row['approval_rule'])}" if row["approval_rule"] else ""
+                )
+                table.add_row(
+                    escape(row["resource"]), row["action"], decision, approvals, ", ".join(row["tools"])
+                )
+            out.print(table)
+        return 0
+
+    usage = anyio.run(scopes.load_usage, cfg, args.days)
+    findings, notes = scopes.lint(cfg, usage)
+    report = scopes.lint_report(cfg, findings, notes, usage, args.days)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        for f in findings:
+            colour = "red" if f.severity == "error" else "yellow"
+            console.print(
+                f"[{colour}]{f.severity}[/] {f.code} · {escape(f.key)}: {escape(f.message)}", soft_wrap=True
+            )
+            console.print(f"    fix: {escape(f.fix)}", soft_wrap=True)
+        for note in notes:
+            console.print(f"[dim]note: {escape(note)}[/]", soft_wrap=True)
+        console.print(
+            "[green]No problems found.[/]"
+            if not findings
+            else f"{len(findings)} problem(s) in {escape(cfg.source)}."
+        )
+    return 0 if not findings else 1
+
+
 def cmd_connect(args: argparse.Namespace) -> int:
     from .connect import connect
 
@@ -536,6 +609,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("action", choices=["status", "start", "stop"], nargs="?", default="status")
     s.set_defaults(fn=cmd_playground)
+
+    s = sub.add_parser(
+        "scopes", parents=[common], help="what an agent may do (explain) and what is too much (lint)"
+    )
+    s.add_argument("action", choices=["explain", "lint"])
+    s.add_argument("--target", help="explain only this target")
+    s.add_argument("--json", action="store_true")
+    s.add_argument(
+        "--days",
+        type=float,
+        default=30,
+        help="lint: flag grants unused in the audit history of this many days",
+    )
+    s.set_defaults(fn=cmd_scopes)
 
     s = sub.add_parser("connect", parents=[common], help="print (or --write) the MCP config for a client")
     s.add_argument("client", choices=["claude-code", "kiro", "cursor", "gemini", "amazon-q"])

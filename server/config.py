@@ -10,14 +10,38 @@ from __future__ import annotations
 import hashlib
 import os
 import tomllib
+from difflib import get_close_matches
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError
 
 PLAYGROUND = "playground"
+
+ACTION_CLASSES = ("read", "create", "update", "delete")
+WRITE_CLASSES = ("create", "update", "delete")
+# Risk flags a plan can carry (policy.evaluate_plan and the rehearsal backends set them).
+KNOWN_RISKS = (
+    "playground",
+    "destructive",
+    "replace",
+    "bulk",
+    "access-policy",
+    "listing-detail",
+    "novel",
+    # from the docker rehearsal (tools/containers.py)
+    "lower-fidelity",
+    "command-failed",
+    "volume-data-lost",
+    "container-filesystem-lost",
+    "host-network",
+)
+# Toolsets a scope may name (DESIGN.md §2), beyond those registered in tools/.
+KNOWN_TOOLSETS = ("s3", "dynamodb", "iam", "ec2", "ssm", "containers")
+ADDRESS_SCHEMES = ("aws:", "docker:")
+GLOB_CHARS = "*?["
 
 
 class _Strict(BaseModel):
@@ -40,6 +64,149 @@ class ApprovalConfig(_Strict):
     plan_ttl_seconds: int = Field(3600, ge=1, description="a plan expires this long after it is made")
 
 
+def _check_patterns(patterns: list[str]) -> list[str]:
+    for i, p in enumerate(patterns):
+        if p != "*" and not p.startswith(ADDRESS_SCHEMES):
+            raise ValueError(
+                f"patterns[{i}] = {p!r} is not a resource address glob: write 'aws:s3:::BUCKET/KEY' or "
+                "'docker:container/NAME' (globs allowed, e.g. 'aws:s3:::staging-*/*'), or '*' for everything"
+            )
+    return patterns
+
+
+def _check_actions(actions: list[str], allow_read: bool = True) -> list[str]:
+    valid = ACTION_CLASSES if allow_read else WRITE_CLASSES
+    for i, a in enumerate(actions):
+        if a == "replace":
+            raise ValueError(
+                f"actions[{i}] = 'replace' is not an action class: a replace counts as delete + create; "
+                "list 'delete' and 'create'"
+            )
+        if a == "read" and not allow_read:
+            raise ValueError(
+                f"actions[{i}] = 'read': reads never need approval; list create, update or delete"
+            )
+        if a not in valid:
+            raise ValueError(f"actions[{i}] = {a!r} is not an action class: use {', '.join(valid)}")
+    return list(dict.fromkeys(actions))
+
+
+class NameLists(_Strict):
+    """Allow and deny lists of names (globs allowed). ``allow`` unset means everything; deny wins."""
+
+    allow: list[str] | None = None
+    deny: list[str] = Field(default_factory=list)
+
+
+class ResourceRule(_Strict):
+    """Resource address globs for some action classes. ``*`` matches any characters, ``/`` included."""
+
+    actions: list[str] = Field(min_length=1, description="read, create, update, delete")
+    patterns: list[str] = Field(min_length=1, description="resource address globs")
+    description: str = ""
+
+    _actions = field_validator("actions")(classmethod(lambda cls, v: _check_actions(v)))
+    _patterns = field_validator("patterns")(classmethod(lambda cls, v: _check_patterns(v)))
+
+
+class Resources(_Strict):
+    allow: list[ResourceRule] = Field(default_factory=list)
+    deny: list[ResourceRule] = Field(default_factory=list)
+
+
+class ApprovalRule(_Strict):
+    """How many distinct approvers a plan needs when it makes a matching change.
+
+    Empty ``actions`` means every write action, empty ``patterns`` every resource. A rule with
+    ``risk`` applies only to plans carrying one of those flags, and only ever raises the count.
+    """
+
+    approvers: int = Field(ge=0, le=10)
+    actions: list[str] = Field(default_factory=list)
+    patterns: list[str] = Field(default_factory=list)
+    risk: list[str] = Field(default_factory=list)
+    description: str = ""
+
+    _actions = field_validator("actions")(classmethod(lambda cls, v: _check_actions(v, allow_read=False)))
+    _patterns = field_validator("patterns")(classmethod(lambda cls, v: _check_patterns(v)))
+
+    @field_validator("risk")
+    @classmethod
+    def _risk(cls, v: list[str]) -> list[str]:
+        for i, r in enumerate(v):
+            if r not in KNOWN_RISKS:
+                near = get_close_matches(r, KNOWN_RISKS, n=1)
+                also = f" (did you mean {near[0]!r}?)" if near else ""
+                raise ValueError(f"risk[{i}] = {r!r} is not a risk flag{also}: use {', '.join(KNOWN_RISKS)}")
+        return v
+
+
+class LimitsConfig(_Strict):
+    """Blast radius: above a soft limit a plan needs one more approver; above a hard limit it is refused."""
+
+    changes_soft: int | None = Field(None, ge=1)
+    changes_hard: int | None = Field(None, ge=1)
+    deletes_soft: int | None = Field(None, ge=1)
+    deletes_hard: int | None = Field(None, ge=1)
+    changes_per_hour: int | None = Field(None, ge=1, description="budget of changes applied per hour")
+
+    @model_validator(mode="after")
+    def _order(self) -> LimitsConfig:
+        for what in ("changes", "deletes"):
+            soft, hard = getattr(self, f"{what}_soft"), getattr(self, f"{what}_hard")
+            if soft is not None and hard is not None and soft >= hard:
+                raise ValueError(
+                    f"{what}_soft ({soft}) must be below {what}_hard ({hard}): lower the soft limit or raise the hard one"
+                )
+        return self
+
+
+class Scopes(_Strict):
+    """What an agent may do on one target. Evaluated by server/policy.py, in the order written there."""
+
+    read_only: bool = False
+    toolsets: NameLists = Field(default_factory=NameLists)
+    tools: NameLists = Field(default_factory=NameLists)
+    resources: Resources = Field(default_factory=Resources)
+    approvals: list[ApprovalRule] = Field(default_factory=list)
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    plan_ttl_seconds: int | None = Field(None, ge=1, description="default: approvals.plan_ttl_seconds (1 h)")
+    replace_window_seconds: int = Field(
+        86_400, ge=0, description="a create of what a plan deleted this recently is a replace"
+    )
+
+    @field_validator("toolsets")
+    @classmethod
+    def _toolsets(cls, v: NameLists) -> NameLists:
+        known = set(KNOWN_TOOLSETS) | {s.toolset for s in _registered_specs()}
+        _check_names(v, sorted(known), "toolset")
+        return v
+
+    @field_validator("tools")
+    @classmethod
+    def _tools(cls, v: NameLists) -> NameLists:
+        _check_names(v, [s.name for s in _registered_specs()], "tool")
+        return v
+
+
+def _registered_specs() -> tuple[Any, ...]:
+    from tools import ALL_SPECS  # server -> tools is the allowed direction
+
+    return ALL_SPECS
+
+
+def _check_names(lists: NameLists, known: list[str], what: str) -> None:
+    for field_name in ("allow", "deny"):
+        for i, name in enumerate(getattr(lists, field_name) or []):
+            if any(ch in name for ch in GLOB_CHARS) or name in known:
+                continue
+            near = get_close_matches(name, known, n=1)
+            also = f"did you mean {near[0]!r}? " if near else ""
+            raise ValueError(
+                f"{field_name}[{i}] = {name!r} is not a known {what}: {also}known: {', '.join(known)}"
+            )
+
+
 class TargetConfig(_Strict):
     kind: Literal["aws", "docker"]
     region: str = "us-east-1"
@@ -50,11 +217,25 @@ class TargetConfig(_Strict):
     production: bool = True
     playground: bool = False
     description: str = ""
+    scopes: Scopes = Field(default_factory=Scopes)
 
     @model_validator(mode="after")
     def _check(self) -> TargetConfig:
         if self.kind == "docker" and (self.profile or self.endpoint_url):
             raise ValueError("a docker target takes docker_host, not profile or endpoint_url")
+        if self.playground:
+            if "production" in self.model_fields_set and self.production:
+                raise ValueError(
+                    "a target cannot be both playground = true and production = true: remove one of them"
+                )
+            self.production = False
+        if self.production:
+            for i, rule in enumerate(self.scopes.approvals):
+                if rule.approvers < 1:
+                    raise ValueError(
+                        f"scopes.approvals[{i}].approvers is 0, but a production target can never need fewer "
+                        "than one approver: set approvers = 1 or more (or production = false)"
+                    )
         return self
 
 
@@ -63,11 +244,19 @@ class Config(_Strict):
     rehearsal: RehearsalConfig = RehearsalConfig()
     approvals: ApprovalConfig = ApprovalConfig()
     targets: dict[str, TargetConfig] = Field(default_factory=dict)
-    scopes: dict[str, Any] = Field(default_factory=dict)
 
     # Not from the file:
     source: str = Field("built-in playground", exclude=True)
     config_hash: str = Field("builtin", exclude=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_global_scopes(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "scopes" in data:
+            raise ValueError(
+                "scopes: scopes are set per target: move [scopes] to [targets.NAME.scopes] (see config/)"
+            )
+        return data
 
     @model_validator(mode="after")
     def _targets(self) -> Config:
@@ -102,16 +291,67 @@ class Config(_Strict):
         return any(t.playground for t in self.targets.values())
 
 
+def _loc_text(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The pydantic model that holds the last key of ``loc`` (for spelling suggestions)."""
+    model: Any = Config
+    i = 0
+    while i < len(loc):
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return None
+        field = model.model_fields.get(str(loc[i]))
+        if field is None:
+            return None
+        ann: Any = field.annotation
+        i += 1
+        while True:  # unwrap Optional, dict[str, X] and list[X], consuming a key or an index each
+            origin = get_origin(ann)
+            if origin in (dict, list) and i < len(loc):
+                ann = get_args(ann)[-1]
+                i += 1
+            elif origin is not None and type(None) in get_args(ann):
+                ann = next(a for a in get_args(ann) if a is not type(None))
+            else:
+                break
+        model = ann
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+
+
 def _format_errors(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        loc = tuple(err["loc"])
+        where = _loc_text(loc)
+        msg = str(err["msg"]).removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            parts.append(f"{loc}: unknown key (check the spelling; see config/ for examples)")
+            holder = _model_at(loc[:-1])
+            known = [n for n in holder.model_fields if n not in ("source", "config_hash")] if holder else []
+            near = get_close_matches(str(loc[-1]), known, n=1)
+            fix = f"did you mean {near[0]!r}?" if near else "check the spelling; see config/ for examples"
+            if known:
+                fix += f" Keys allowed here: {', '.join(known)}"
+            parts.append(f"{where}: unknown key ({fix})")
         elif err["type"] == "missing":
-            parts.append(f"{loc}: required key is missing")
+            parts.append(f"{where}: required key is missing")
+        elif err["type"] == "value_error" and loc and msg.startswith(f"{loc[-1]}["):
+            parts.append(
+                f"{_loc_text(loc[:-1])}.{msg}"
+            )  # the message names the element: targets.x...actions[0]
+        elif err["type"] == "value_error" and msg.startswith(("allow[", "deny[", "scopes.")):
+            parts.append(f"{where}.{msg}")
+        elif not loc:
+            parts.append(msg)
         else:
-            parts.append(f"{loc}: {err['msg']}")
+            parts.append(f"{where}: {msg}")
     return "; ".join(parts)
 
 

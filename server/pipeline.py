@@ -34,6 +34,7 @@ from .errors import (
     PlanStateError,
     PlanTampered,
     SandboxUnavailable,
+    ScopeDenied,
     UsageError,
 )
 from .plans import Plan, Status
@@ -164,17 +165,49 @@ class Engine:
     async def check_frozen(self) -> None:
         freeze = await self.store.get_setting(FREEZE_KEY)
         if freeze:
-            at = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(freeze.get("at", 0)))
-            raise Frozen(
-                f"interlock is frozen by {freeze.get('by', '?')} since {at}: {freeze.get('reason') or 'no reason given'}",
-                "nothing can be planned or applied until a human runs `interlock thaw`",
-            )
+            raise policy.frozen_error(freeze)
+
+    # ------------------------------------------------------------ policy
+
+    async def audit_denial(
+        self, exc: InterlockError, target: str, tool: str, args: Any, actor: str, plan_id: int | None = None
+    ) -> None:
+        """A refusal by policy is an audit event (``call.denied``) before the agent hears of it."""
+        data = {
+            "tool": tool,
+            "rule": getattr(exc, "rule", "kill switch" if isinstance(exc, Frozen) else ""),
+            "error": exc.message,
+            "args": _short_args(args),
+        }
+        await self.store.audit(actor, "call.denied", data, plan_id, target)
+
+    async def history(
+        self, target_name: str, target: TargetConfig, changes: list[dict[str, Any]]
+    ) -> policy.History:
+        """What policy needs to know about the target's past: applied actions, recent deletes, the hour's budget."""
+        now = time.time()
+        window = target.scopes.replace_window_seconds
+        creates = [c["address"] for c in changes if c["action"] == "create"]
+        deleted = (
+            await self.store.recent_deletes(target_name, creates, now - window) if creates and window else {}
+        )
+        used = (
+            await self.store.changes_applied_since(target_name, now - policy.HOUR)
+            if target.scopes.limits.changes_per_hour
+            else 0
+        )
+        seen = await self.store.applied_actions(target_name)
+        return policy.History(seen=seen, deleted=deleted, applied_last_hour=used, now=now)
 
     # ------------------------------------------------------------ reads
 
     async def read(self, spec: ToolSpec, args: Any, target_name: str | None) -> dict[str, Any]:
         name, target = self.config.target(target_name)
-        policy.check_call(self.config, name, target, spec, args)
+        try:
+            policy.check_call(self.config, name, target, spec, args)
+        except ScopeDenied as exc:
+            await self.audit_denial(exc, name, spec.name, args, self.actor)
+            raise
         assert spec.read is not None
         client = self.production_client(name, target, spec.service)
         try:
@@ -252,9 +285,13 @@ class Engine:
     async def plan(self, spec: ToolSpec, args: Any, reason: str, target_name: str | None) -> Plan:
         if not reason or not reason.strip():
             raise UsageError("reason is empty", "say why this change is needed; the approver reads it")
-        await self.check_frozen()
+        freeze = await self.store.get_setting(FREEZE_KEY)
         name, target = self.config.target(target_name)
-        policy.check_call(self.config, name, target, spec, args)
+        try:
+            policy.check_call(self.config, name, target, spec, args, frozen=freeze)
+        except (ScopeDenied, Frozen) as exc:
+            await self.audit_denial(exc, name, spec.name, args, self.actor)
+            raise
         assert spec.footprint is not None
         fp = spec.footprint(args)
         t_start = time.perf_counter()
@@ -285,24 +322,48 @@ class Engine:
             baseline_fingerprint=baseline.fingerprint(spec.volatile),
             baseline=baseline.states,
             changes=[c.to_dict() for c in changes],
-            risk=[],
+            risk=list(rehearsal.risk),
             required_approvals=1,
-            expires_at=now + self.config.approvals.plan_ttl_seconds,
+            expires_at=now + policy.plan_ttl(self.config, target),
             created_at=now,
             config_hash=self.config.config_hash,
             detail=baseline.detail,
         )
-        decision = policy.evaluate_plan(self.config, name, target, spec, plan)
+        try:
+            decision = policy.evaluate_plan(
+                self.config, name, target, spec, plan, await self.history(name, target, plan.changes)
+            )
+        except ScopeDenied as exc:
+            await self.audit_denial(exc, name, spec.name, args, self.actor)
+            raise
+        plan.changes = decision.changes
         plan.risk = list(dict.fromkeys([*decision.risk, *rehearsal.risk]))
         plan.required_approvals = decision.required_approvals
+        plan.expires_at = now + decision.ttl_seconds
         timings = dict(rehearsal.timings)
         timings["baseline_ms"] = (t_base - t_start) * 1000
         timings["total_ms"] = (time.perf_counter() - t_start) * 1000
         notes = [*rehearsal.notes, *decision.notes]
         if not changes:
             notes.append("the rehearsal changed nothing")
-        plan.rehearsal = {"output": rehearsal.output, "timings": timings, "notes": notes}
-        return await self.store.create_plan(plan, self.actor)
+        plan.rehearsal = {
+            "output": rehearsal.output,
+            "timings": timings,
+            "notes": notes,
+            "policy": {"approvals": decision.approval_rule, "allowed_by": decision.allowed_by[:20]},
+        }
+        plan = await self.store.create_plan(plan, self.actor)
+        if plan.required_approvals == 0:  # a non-production target whose rules ask for no approver
+            await self.store.transition(
+                plan.id,
+                [Status.PENDING],
+                Status.APPROVED,
+                "policy",
+                "plan.approved",
+                {"rule": decision.approval_rule},
+            )
+            plan = await self.store.get_plan(plan.id)
+        return plan
 
     # ------------------------------------------------------------ apply
 
@@ -349,6 +410,18 @@ class Engine:
                 f"plan {plan.id} was modified after it was made (its hash no longer matches)",
                 f"no approval counts for it; call {plan.tool} again to make a new plan and have it approved",
             )
+        if plan.target in self.config.targets:  # an unknown target fails in _apply_approved, audited there
+            target = self.config.targets[plan.target]
+            used = (
+                await self.store.changes_applied_since(plan.target, time.time() - policy.HOUR)
+                if target.scopes.limits.changes_per_hour
+                else 0
+            )
+            try:
+                policy.check_apply(self.config, plan.target, target, spec, plan, used)
+            except ScopeDenied as exc:
+                await self.audit_denial(exc, plan.target, spec.name, plan.args, actor, plan.id)
+                raise
         approvers = await self.counted_approvers(plan)
         if len(approvers) < plan.required_approvals:
             raise NotApproved(
@@ -364,7 +437,10 @@ class Engine:
                 f"plan {plan.id} is already {current.status.value}: another apply got there first",
                 "check it with get_plan; nothing was applied twice",
             )
-        return await self._apply_approved(spec, plan, actor)
+        done = await self._apply_approved(spec, plan, actor)
+        if done.status in (Status.APPLIED, Status.DIVERGED):
+            await self.store.record_applied_actions(done)  # what is applied here is no longer novel
+        return done
 
     async def _apply_approved(self, spec: ToolSpec, plan: Plan, actor: str) -> Plan:
         try:
@@ -464,7 +540,7 @@ class Engine:
         progress: Callable[[float, str], Awaitable[None]] | None = None,
     ) -> Plan:
         deadline = time.monotonic() + max(0.0, wait_seconds)
-        plan = await self.store.get_plan(plan_id)
+        plan = await self.expire_if_due(await self.store.get_plan(plan_id), "interlock")
         while plan.status is Status.PENDING and time.monotonic() < deadline:
             if await self.store.get_setting(FREEZE_KEY):
                 break
@@ -474,6 +550,14 @@ class Engine:
             await anyio.sleep(min(0.25, max(0.0, deadline - time.monotonic())))
             plan = await self.expire_if_due(await self.store.get_plan(plan_id), "interlock")
         return plan
+
+
+def _short_args(args: Any) -> Any:
+    """Arguments for the audit trail, long strings (object bodies) cut short."""
+    raw = args.model_dump(mode="json") if hasattr(args, "model_dump") else args
+    if isinstance(raw, dict):
+        return {k: (v[:200] + "…" if isinstance(v, str) and len(v) > 200 else v) for k, v in raw.items()}
+    return raw
 
 
 def _changed_addresses(expected: dict[str, Any], actual: dict[str, Any], volatile: Any) -> list[str]:

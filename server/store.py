@@ -81,6 +81,26 @@ MIGRATIONS: list[str] = [
         updated_at REAL NOT NULL
     );
     """,
+    # 2: scopes and policy: what has been applied where (novelty), history lookups by target
+    """
+    CREATE INDEX plans_target_status ON plans(target, status, updated_at);
+    CREATE INDEX plans_created ON plans(created_at);
+    CREATE TABLE applied_actions (
+        target TEXT NOT NULL,
+        tool TEXT NOT NULL,
+        action TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        plan_id INTEGER NOT NULL,
+        at REAL NOT NULL,
+        PRIMARY KEY (target, tool, action, kind)
+    );
+    INSERT OR IGNORE INTO applied_actions (target, tool, action, kind, plan_id, at)
+        SELECT p.target, p.tool, json_extract(c.value, '$.action'), COALESCE(json_extract(c.value, '$.kind'), ''),
+               MIN(p.id), MIN(p.updated_at)
+        FROM plans p, json_each(p.changes) c
+        WHERE p.status IN ('applied', 'diverged') AND json_extract(c.value, '$.action') != 'no-op'
+        GROUP BY 1, 2, 3, 4
+    """,
 ]
 
 GENESIS = "0" * 64
@@ -112,6 +132,13 @@ JSON_COLUMNS = {"args", "footprint", "baseline", "changes", "risk", "rehearsal",
 
 def _audit_hash(prev: str, row: dict[str, Any]) -> str:
     return digest({"prev": prev, **row})
+
+
+async def _one(cur: aiosqlite.Cursor) -> aiosqlite.Row:
+    row = await cur.fetchone()
+    if row is None:  # pragma: no cover - the queries using this always return a row
+        raise StoreError("the store returned no row where one was expected", "check the database file")
+    return row
 
 
 def _row_to_plan(row: aiosqlite.Row) -> Plan:
@@ -155,7 +182,7 @@ class Store:
     async def _migrate(self) -> None:
         async with self.transaction() as db:
             cur = await db.execute("PRAGMA user_version")
-            version = (await cur.fetchone())[0]
+            version = (await _one(cur))[0]
             for number, sql in enumerate(MIGRATIONS, start=1):
                 if number <= version:
                     continue
@@ -352,7 +379,7 @@ class Store:
             if cur.rowcount != 1:
                 return False
             tcur = await db.execute("SELECT target FROM plans WHERE id = ?", (plan_id,))
-            target = (await tcur.fetchone())["target"]
+            target = (await _one(tcur))["target"]
             await self._append_audit(
                 db, actor, event, {"to": to_status.value, **(data or {})}, plan_id, target
             )
@@ -372,10 +399,14 @@ class Store:
         is not recorded. ``approved_status_when`` is the number of distinct approvers needed.
         """
         async with self.transaction() as db:
-            cur = await db.execute("SELECT status, plan_hash, target FROM plans WHERE id = ?", (plan.id,))
+            cur = await db.execute(
+                "SELECT status, plan_hash, target, expires_at FROM plans WHERE id = ?", (plan.id,)
+            )
             row = await cur.fetchone()
             if row is None or row["status"] != Status.PENDING.value:
                 return False, None
+            if decision == "approve" and time.time() > row["expires_at"]:
+                return False, None  # expired: the caller marks it and says so
             await db.execute(
                 "INSERT INTO approvals (plan_id, plan_hash, approver, decision, comment, at) VALUES (?,?,?,?,?,?)",
                 (plan.id, plan.plan_hash, approver, decision, comment, time.time()),
@@ -396,7 +427,7 @@ class Store:
                     "SELECT COUNT(DISTINCT approver) FROM approvals WHERE plan_id = ? AND plan_hash = ? AND decision = 'approve'",
                     (plan.id, plan.plan_hash),
                 )
-                if (await cur.fetchone())[0] >= approved_status_when:
+                if (await _one(cur))[0] >= approved_status_when:
                     new_status = Status.APPROVED
             if new_status is not None:
                 await db.execute(
@@ -430,3 +461,76 @@ class Store:
                     (key, json.dumps(value), time.time()),
                 )
             await self._append_audit(db, actor, event, value or {})
+
+    # ------------------------------------------------------------ policy history (scopes)
+
+    async def applied_actions(self, target: str) -> set[tuple[str, str, str]]:
+        """(tool, action, kind) ever applied on the target: what is not in it is novel."""
+        cur = await self._db.execute(
+            "SELECT tool, action, kind FROM applied_actions WHERE target = ?", (target,)
+        )
+        return {(r[0], r[1], r[2]) for r in await cur.fetchall()}
+
+    async def record_applied_actions(self, plan: Plan) -> None:
+        rows = {(c["action"], c.get("kind") or "") for c in plan.changes if c["action"] != "no-op"}
+        if not rows:
+            return
+        async with self.transaction() as db:
+            await db.executemany(
+                "INSERT OR IGNORE INTO applied_actions (target, tool, action, kind, plan_id, at) VALUES (?,?,?,?,?,?)",
+                [(plan.target, plan.tool, a, k, plan.id, time.time()) for a, k in sorted(rows)],
+            )
+
+    async def recent_deletes(
+        self, target: str, addresses: list[str], since: float
+    ) -> dict[str, dict[str, Any]]:
+        """Of ``addresses``, those an applied plan on the target deleted since ``since``: the latest
+        delete of each, as ``{plan_id, at, before}``."""
+        out: dict[str, dict[str, Any]] = {}
+        for i in range(0, len(addresses), 500):
+            chunk = addresses[i : i + 500]
+            cur = await self._db.execute(
+                "SELECT p.id, p.updated_at, c.value FROM plans p, json_each(p.changes) c "
+                "WHERE p.target = ? AND p.status IN ('applied', 'diverged') AND p.updated_at >= ? "
+                "AND json_extract(c.value, '$.action') = 'delete' "
+                f"AND json_extract(c.value, '$.address') IN ({', '.join('?' * len(chunk))}) ORDER BY p.id",
+                (target, since, *chunk),
+            )
+            for plan_id, at, value in await cur.fetchall():
+                change = json.loads(value)
+                out[change["address"]] = {"plan_id": plan_id, "at": at, "before": change.get("before")}
+        return out
+
+    async def changes_applied_since(self, target: str, since: float) -> int:
+        """Changes applied (or being applied) on the target since ``since``: the per-hour budget's use."""
+        cur = await self._db.execute(
+            "SELECT COALESCE(SUM(json_array_length(changes)), 0) FROM plans "
+            "WHERE target = ? AND status IN ('applying', 'applied', 'diverged') AND updated_at >= ?",
+            (target, since),
+        )
+        row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    async def first_audit_at(self) -> float | None:
+        cur = await self._db.execute("SELECT MIN(at) FROM audit")
+        row = await cur.fetchone()
+        return float(row[0]) if row and row[0] is not None else None
+
+    async def plans_made_since(self, since: float) -> list[tuple[str, str]]:
+        """(target, tool) of every plan whose ``plan.created`` audit event is at or after ``since``."""
+        cur = await self._db.execute(
+            "SELECT DISTINCT p.target, p.tool FROM audit a JOIN plans p ON p.id = a.plan_id "
+            "WHERE a.event = 'plan.created' AND a.at >= ?",
+            (since,),
+        )
+        return [(r[0], r[1]) for r in await cur.fetchall()]
+
+    async def changes_planned_since(self, since: float) -> list[tuple[str, str, str, str]]:
+        """Distinct (target, tool, action, address) of the changes in plans made since ``since``."""
+        cur = await self._db.execute(
+            "SELECT DISTINCT p.target, p.tool, json_extract(c.value, '$.action'), json_extract(c.value, '$.address') "
+            "FROM audit a JOIN plans p ON p.id = a.plan_id, json_each(p.changes) c "
+            "WHERE a.event = 'plan.created' AND a.at >= ?",
+            (since,),
+        )
+        return [(r[0], r[1], r[2], r[3]) for r in await cur.fetchall()]

@@ -78,7 +78,7 @@ class Footprint:
         out += [f"aws:s3:::{b}/{p}*" for b, p in self.prefixes]
         out += [f"aws:s3:::{b}/{k}" for b, k in self.keys]
         out += [f"docker:container/{c}" for c in self.containers]
-        out += [f"docker:container/{c}{p}" for c, p in self.paths]
+        out += [f"docker:container/{c}:{p}" for c, p in self.paths]
         return out
 
 

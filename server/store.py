@@ -134,8 +134,25 @@ def _audit_hash(prev: str, row: dict[str, Any]) -> str:
     return digest({"prev": prev, **row})
 
 
+async def _first(cur: aiosqlite.Cursor) -> aiosqlite.Row | None:
+    """The first row, closing the cursor: an unfinished statement would keep a read snapshot
+    open, and a later BEGIN IMMEDIATE on this connection would then fail with "database is
+    locked" without waiting, as soon as another process has written."""
+    try:
+        return await cur.fetchone()
+    finally:
+        await cur.close()
+
+
+async def _all(cur: aiosqlite.Cursor) -> list[aiosqlite.Row]:
+    try:
+        return list(await cur.fetchall())
+    finally:
+        await cur.close()
+
+
 async def _one(cur: aiosqlite.Cursor) -> aiosqlite.Row:
-    row = await cur.fetchone()
+    row = await _first(cur)
     if row is None:  # pragma: no cover - the queries using this always return a row
         raise StoreError("the store returned no row where one was expected", "check the database file")
     return row
@@ -220,7 +237,7 @@ class Store:
         target: str = "",
     ) -> None:
         cur = await db.execute("SELECT hash FROM audit ORDER BY id DESC LIMIT 1")
-        last = await cur.fetchone()
+        last = await _first(cur)
         prev = last["hash"] if last else GENESIS
         row = {
             "at": time.time(),
@@ -257,7 +274,7 @@ class Store:
             params.append(plan_id)
         sql += " ORDER BY id"
         cur = await self._db.execute(sql, params)
-        rows = [dict(r) for r in await cur.fetchall()]
+        rows = [dict(r) for r in await _all(cur)]
         for r in rows:
             r["data"] = json.loads(r["data"])
         return rows[-limit:] if limit else rows
@@ -289,7 +306,7 @@ class Store:
             prev = r["hash"]
             expected_id += 1
         cur = await self._db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'audit'")
-        seq = await cur.fetchone()
+        seq = await _first(cur)
         if seq is not None and seq[0] != expected_id - 1:
             return False, f"audit rows {expected_id} to {seq[0]} were removed from the end", n
         return True, f"audit chain intact ({n} events, head {prev[:16]})", n
@@ -335,7 +352,7 @@ class Store:
 
     async def get_plan(self, plan_id: int) -> Plan:
         cur = await self._db.execute("SELECT * FROM plans WHERE id = ?", (plan_id,))
-        row = await cur.fetchone()
+        row = await _first(cur)
         if row is None:
             raise NotFound(
                 f"there is no plan {plan_id}", "list plans with `interlock plans` or the list_plans tool"
@@ -352,7 +369,7 @@ class Store:
         sql += " ORDER BY id DESC LIMIT ?"
         params.append(limit)
         cur = await self._db.execute(sql, params)
-        return [_row_to_plan(r) for r in await cur.fetchall()]
+        return [_row_to_plan(r) for r in await _all(cur)]
 
     async def transition(
         self,
@@ -402,7 +419,7 @@ class Store:
             cur = await db.execute(
                 "SELECT status, plan_hash, target, expires_at FROM plans WHERE id = ?", (plan.id,)
             )
-            row = await cur.fetchone()
+            row = await _first(cur)
             if row is None or row["status"] != Status.PENDING.value:
                 return False, None
             if decision == "approve" and time.time() > row["expires_at"]:
@@ -441,13 +458,13 @@ class Store:
 
     async def approvals(self, plan_id: int) -> list[dict[str, Any]]:
         cur = await self._db.execute("SELECT * FROM approvals WHERE plan_id = ? ORDER BY id", (plan_id,))
-        return [dict(r) for r in await cur.fetchall()]
+        return [dict(r) for r in await _all(cur)]
 
     # ------------------------------------------------------------ settings (kill switch)
 
     async def get_setting(self, key: str) -> dict[str, Any] | None:
         cur = await self._db.execute("SELECT value, updated_at FROM settings WHERE key = ?", (key,))
-        row = await cur.fetchone()
+        row = await _first(cur)
         return json.loads(row["value"]) if row else None
 
     async def put_setting(self, key: str, value: dict[str, Any] | None, actor: str, event: str) -> None:
@@ -469,7 +486,7 @@ class Store:
         cur = await self._db.execute(
             "SELECT tool, action, kind FROM applied_actions WHERE target = ?", (target,)
         )
-        return {(r[0], r[1], r[2]) for r in await cur.fetchall()}
+        return {(r[0], r[1], r[2]) for r in await _all(cur)}
 
     async def record_applied_actions(self, plan: Plan) -> None:
         rows = {(c["action"], c.get("kind") or "") for c in plan.changes if c["action"] != "no-op"}
@@ -496,7 +513,7 @@ class Store:
                 f"AND json_extract(c.value, '$.address') IN ({', '.join('?' * len(chunk))}) ORDER BY p.id",
                 (target, since, *chunk),
             )
-            for plan_id, at, value in await cur.fetchall():
+            for plan_id, at, value in await _all(cur):
                 change = json.loads(value)
                 out[change["address"]] = {"plan_id": plan_id, "at": at, "before": change.get("before")}
         return out
@@ -508,12 +525,12 @@ class Store:
             "WHERE target = ? AND status IN ('applying', 'applied', 'diverged') AND updated_at >= ?",
             (target, since),
         )
-        row = await cur.fetchone()
+        row = await _first(cur)
         return int(row[0]) if row else 0
 
     async def first_audit_at(self) -> float | None:
         cur = await self._db.execute("SELECT MIN(at) FROM audit")
-        row = await cur.fetchone()
+        row = await _first(cur)
         return float(row[0]) if row and row[0] is not None else None
 
     async def plans_made_since(self, since: float) -> list[tuple[str, str]]:
@@ -523,7 +540,7 @@ class Store:
             "WHERE a.event = 'plan.created' AND a.at >= ?",
             (since,),
         )
-        return [(r[0], r[1]) for r in await cur.fetchall()]
+        return [(r[0], r[1]) for r in await _all(cur)]
 
     async def changes_planned_since(self, since: float) -> list[tuple[str, str, str, str]]:
         """Distinct (target, tool, action, address) of the changes in plans made since ``since``."""
@@ -533,4 +550,4 @@ class Store:
             "WHERE a.event = 'plan.created' AND a.at >= ?",
             (since,),
         )
-        return [(r[0], r[1], r[2], r[3]) for r in await cur.fetchall()]
+        return [(r[0], r[1], r[2], r[3]) for r in await _all(cur)]

@@ -52,6 +52,15 @@ def _summary_of_state(state: dict[str, Any] | None) -> str:
         if state.get("tags"):
             bits.append(f"{len(state['tags'])} tag(s)")
         return ", ".join(b for b in bits if b)
+    if "path" in state and "type" in state:  # a file in a container
+        bits = [str(state["type"]), str(state.get("mode") or "")]
+        if state.get("type") == "file":
+            bits += [_size(state.get("size")), "sha256 " + str(state.get("sha256") or "")[:12]]
+        if state.get("target"):
+            bits.append("-> " + str(state["target"]))
+        return ", ".join(b for b in bits if b)
+    if "image_id" in state and "status" in state:  # a container
+        return f"{state.get('image')}, {state.get('status')}"
     return ", ".join(f"{k}={_short(v, 30)}" for k, v in list(state.items())[:5])
 
 

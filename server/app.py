@@ -176,14 +176,21 @@ def register_meta_tools(server: MCPServer, holder: Holder) -> None:
     )
     async def get_plan(
         plan_id: Annotated[int, Field(description="The plan id a write tool returned.", ge=1)],
+        changes_offset: Annotated[
+            int,
+            Field(description="Return changes starting at this index (for plans with many changes).", ge=0),
+        ] = 0,
+        changes_limit: Annotated[
+            int, Field(description="Return at most this many changes (1-1000).", ge=1, le=1000)
+        ] = 200,
     ) -> CallToolResult:
-        """Show a plan: its status, diff, risk flags and approvals needed."""
+        """Show a plan: its status, diff (one page of changes), risk flags and approvals needed."""
         engine = holder.get()
         try:
             plan = await engine.expire_if_due(await engine.store.get_plan(plan_id), "interlock")
         except InterlockError as exc:
             raise to_tool_error(exc) from exc
-        body = PlanResult(plan).to_dict()
+        body = PlanResult(plan, changes_offset, changes_limit).to_dict()
         body["reason"] = plan.reason
         body["tool"] = plan.tool
         body["args"] = plan.args

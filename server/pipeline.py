@@ -13,11 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
-import boto3
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
 
-from sandbox.aws import MotoSandbox, SandboxError
+from sandbox.aws import MotoSandbox, SandboxError, boto3_session
 from sandbox.base import Rehearsal
 from sandbox.diff import Snapshot, diff, strip_volatile
 from tools.spec import Footprint, FootprintTooLarge, Limits, ToolFailure, ToolSpec
@@ -79,17 +78,26 @@ def describe_client_error(exc: Exception, where: str) -> InterlockError:
 
 @dataclass
 class PlanResult:
+    """What an agent gets back. ``changes`` is one page (200 by default): a 10,000-object plan
+    would otherwise put megabytes into the model's context; get_plan pages through the rest."""
+
     plan: Plan
+    offset: int = 0
+    limit: int = 200
 
     def to_dict(self) -> dict[str, Any]:
         p = self.plan
+        page = p.changes[self.offset : self.offset + self.limit]
         return {
             "plan_id": p.id,
             "status": p.status.value,
             "target": p.target,
             "playground": p.playground,
             "summary": p.summary,
-            "changes": p.changes,
+            "changes": page,
+            "changes_total": len(p.changes),
+            "changes_offset": self.offset,
+            "changes_truncated": self.offset + len(page) < len(p.changes),
             "risk": p.risk,
             "required_approvals": p.required_approvals,
             "expires_at": p.expires_at,
@@ -146,11 +154,7 @@ class Engine:
             }
             if target.endpoint_url:
                 kw["endpoint_url"] = target.endpoint_url
-            session = (
-                boto3.session.Session(profile_name=target.profile)
-                if target.profile
-                else boto3.session.Session()
-            )
+            session = boto3_session(target.profile)
             if target.endpoint_url and session.get_credentials() is None:
                 kw.update(EMULATOR_CREDENTIALS)  # an emulator accepts any credentials; never real ones
             self._clients[key] = session.client(service, **kw)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from sandbox.diff import Change, digest, summarize
+from sandbox.diff import Change, digest
 
 
 class Status(StrEnum):
@@ -79,7 +79,11 @@ class Plan:
 
     @property
     def summary(self) -> dict[str, int]:
-        return summarize(self.change_objects())
+        out = {"create": 0, "update": 0, "delete": 0, "replace": 0}
+        for c in self.changes:
+            if c["action"] in out:
+                out[c["action"]] += 1
+        return out
 
     @property
     def destructive(self) -> bool:

@@ -90,27 +90,30 @@ def _listing_state(key: str, size: int, etag: str, last_modified: Any) -> State:
 
 
 def _full_state(client: Any, bucket: str, key: str, limits: Limits) -> tuple[State | None, bytes | None]:
+    # One GetObject carries what HeadObject would (size, ETag, type, metadata) and TagCount, so
+    # tags are read only when there are some: 1 request for most objects instead of 3.
     try:
-        head = client.head_object(Bucket=bucket, Key=key)
+        resp = client.get_object(Bucket=bucket, Key=key)
     except ClientError as exc:
         if _code(exc) in MISSING:
             return None, None
         raise
-    size = int(head.get("ContentLength", 0))
-    etag = head.get("ETag", "")
+    size = int(resp.get("ContentLength", 0))
+    etag = resp.get("ETag", "")
     if size > limits.max_read_bytes:
-        return _listing_state(key, size, etag, head.get("LastModified")), None
-    body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
-    tags = client.get_object_tagging(Bucket=bucket, Key=key).get("TagSet", [])
+        resp["Body"].close()
+        return _listing_state(key, size, etag, resp.get("LastModified")), None
+    body = resp["Body"].read()
+    tags = client.get_object_tagging(Bucket=bucket, Key=key).get("TagSet", []) if resp.get("TagCount") else []
     state = {
         "key": key,
         "size": len(body),
         "etag": etag,
         "sha256": hashlib.sha256(body).hexdigest(),
-        "content_type": head.get("ContentType", ""),
-        "metadata": dict(head.get("Metadata", {})),
+        "content_type": resp.get("ContentType", ""),
+        "metadata": dict(resp.get("Metadata", {})),
         "tags": {t["Key"]: t["Value"] for t in tags},
-        "last_modified": str(head.get("LastModified")),
+        "last_modified": str(resp.get("LastModified")),
     }
     return state, body
 

@@ -120,3 +120,35 @@ async def test_unreachable_production_is_a_clear_tool_error(tmp_path: Path) -> N
             "put_s3_object", {"bucket": "bbb", "key": "k", "body": "x", "reason": "r", "target": "nope"}
         )
         assert res.is_error and "unknown target 'nope'" in res.content[0].text  # type: ignore[union-attr]
+
+
+async def test_a_large_plan_returns_one_page_of_changes_and_get_plan_pages_through_the_rest(
+    production: Production, tmp_path: Path
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from server.app import build_server
+    from server.config import parse_config
+
+    production.s3.create_bucket(Bucket="big")
+    with ThreadPoolExecutor(8) as pool:
+        list(
+            pool.map(
+                lambda i: production.s3.put_object(Bucket="big", Key=f"p/{i:04d}", Body=b"x"), range(250)
+            )
+        )
+    cfg = parse_config(config_text(production.endpoint, tmp_path / "db.sqlite"), "t")
+    async with Client(build_server(cfg)) as client:
+        res = await client.call_tool(
+            "delete_s3_objects", {"bucket": "big", "prefix": "p/", "reason": "cleanup"}
+        )
+        body = res.structured_content or {}
+        assert body["summary"]["delete"] == 250
+        assert len(body["changes"]) == 200 and body["changes_total"] == 250 and body["changes_truncated"]
+        page = await client.call_tool(
+            "get_plan", {"plan_id": body["plan_id"], "changes_offset": 200, "changes_limit": 100}
+        )
+        rest = page.structured_content or {}
+        assert [c["address"] for c in rest["changes"]] == [f"aws:s3:::big/p/{i:04d}" for i in range(200, 250)]
+        assert rest["changes_truncated"] is False
+    assert len(production.objects("big")) == 250

@@ -12,18 +12,17 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import pty
-import re
 import secrets
-import select
-import sys
 import tarfile
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.conftest import wait_until
+from tests.ptyutil import run_in_pty
 
 ROOT = Path(__file__).resolve().parents[1]
 IMAGE = "interlock-busybox:test"
@@ -32,7 +31,6 @@ TEST_LABEL = "interlock-test"
 # carries its token, in names and in the TEST_LABEL value, and it only ever removes its own.
 SESSION = secrets.token_hex(3)
 APPLETS = ("sh", "ls", "cat", "rm", "echo", "sleep", "mkdir", "touch", "env", "wc", "sed", "tail", "head")
-PROMPT = re.compile(rb"Type '([^']+)' to approve: ")
 
 __all__ = [
     "IMAGE",
@@ -48,16 +46,6 @@ __all__ = [
     "prod",
     "wait_until",
 ]
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def _busybox_image_tar() -> bytes:
@@ -322,47 +310,5 @@ async def approve(engine: Any, plan: Any, who: str = "alice") -> None:
 
 
 def approve_in_pty(args: list[str], env: dict[str, str], timeout: float = 60) -> tuple[int, str, str | None]:
-    """Run ``python -m server.cli ARGS`` in a pseudo-terminal; type the confirmation word it asks for.
-
-    Returns (exit code, everything it printed, the word it asked for).
-    """
-    pid, fd = pty.fork()
-    if pid == 0:  # the child: the CLI, attached to the pty
-        os.chdir(ROOT)
-        os.execve(sys.executable, [sys.executable, "-m", "server.cli", *args], env)
-    deadline = time.monotonic() + timeout
-    buf = bytearray()
-    word: str | None = None
-    status: int | None = None
-    while time.monotonic() < deadline:
-        if word is None:
-            m = PROMPT.search(bytes(buf))
-            if m:
-                word = m.group(1).decode()
-                os.write(fd, (word + "\n").encode())
-        ready, _, _ = select.select([fd], [], [], 0.1)
-        if ready:
-            try:
-                chunk = os.read(fd, 65536)
-            except OSError:  # the child closed the terminal
-                chunk = b""
-            if chunk:
-                buf.extend(chunk)
-                continue
-        done, st = os.waitpid(pid, os.WNOHANG)
-        if done:
-            status = st
-            while select.select([fd], [], [], 0)[0]:  # what it printed last
-                try:
-                    chunk = os.read(fd, 65536)
-                except OSError:
-                    break
-                if not chunk:
-                    break
-                buf.extend(chunk)
-            break
-    if status is None:
-        os.kill(pid, 9)
-        _, status = os.waitpid(pid, 0)
-    os.close(fd)
-    return os.waitstatus_to_exitcode(status), buf.decode(errors="replace"), word
+    """Run the CLI in a real pseudo-terminal and type the confirmation word it asks for."""
+    return run_in_pty(args, env, None, timeout)

@@ -14,60 +14,13 @@ ROOT = Path(__file__).resolve().parents[1]
 PROMPT = re.compile(rb"Type '([^']+)' to approve: ")
 
 
-def _read_until(
-    fd: int, pattern: re.Pattern[bytes], buf: bytearray, deadline: float
-) -> re.Match[bytes] | None:
-    while time.monotonic() < deadline:
-        m = pattern.search(bytes(buf))
-        if m:
-            return m
-        ready, _, _ = select.select([fd], [], [], 0.1)
-        if ready:
-            try:
-                chunk = os.read(fd, 65536)
-            except OSError:
-                return pattern.search(bytes(buf))
-            if not chunk:
-                return pattern.search(bytes(buf))
-            buf.extend(chunk)
-    return None
-
-
 def run_in_pty(
     args: list[str], env: dict[str, str], answer: str | None = None, timeout: float = 60
 ) -> tuple[int, str, str | None]:
     """Run `python -m server.cli ARGS` in a pty. When it prompts `Type 'WORD' to approve: `, type
     ``answer`` (or the WORD itself when answer is None). Returns (exit code, output, WORD)."""
-    pid, fd = pty.fork()
-    if pid == 0:  # child
-        os.chdir(ROOT)
-        os.execve(sys.executable, [sys.executable, "-m", "server.cli", *args], env)
-    deadline = time.monotonic() + timeout
-    buf = bytearray()
-    word = None
-    m = _read_until(fd, PROMPT, buf, deadline)
-    if m:
-        word = m.group(1).decode()
-        os.write(fd, ((answer if answer is not None else word) + "\n").encode())
-    # drain to EOF
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([fd], [], [], 0.1)
-        if ready:
-            try:
-                chunk = os.read(fd, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            buf.extend(chunk)
-        else:
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                os.close(fd)
-                return os.waitstatus_to_exitcode(status), buf.decode(errors="replace"), word
-    _, status = os.waitpid(pid, 0)
-    os.close(fd)
-    return os.waitstatus_to_exitcode(status), buf.decode(errors="replace"), word
+    code, out, seen = converse(args, env, [(PROMPT.pattern, answer)], timeout)
+    return code, out, seen[0]
 
 
 def converse(

@@ -65,7 +65,7 @@ from sandbox.docker import (
     walk_tree,
 )
 
-from .spec import Footprint, FootprintTooLarge, Limits, ToolFailure, ToolSpec
+from .spec import Footprint, FootprintTooLarge, Limits, ToolFailure, Toolset, ToolSpec
 
 VOLATILE = frozenset({"started_at", "finished_at", "pid", "exit_code", "restart_count"})
 RUNNING = ("running", "restarting", "paused")
@@ -1348,51 +1348,16 @@ REHEARSALS: dict[str, Callable[[Any, Any, Snapshot, RehearsalContext], Rehearsal
 
 # ---------------------------------------------------------------- specs
 
-NEXT = " Returns a plan that a human must approve; nothing changes until the plan is approved and applied."
-
-
-def _read(name: str, title: str, desc: str, args: type[BaseModel], fn: Any) -> ToolSpec:
-    return ToolSpec(
-        name=name,
-        toolset="containers",
-        title=title,
-        description=desc,
-        args=args,
-        read_only=True,
-        target_kind="docker",
-        service="docker",
-        read=fn,
-        idempotent=True,
-    )
-
-
-def _write(
-    name: str,
-    title: str,
-    desc: str,
-    args: type[BaseModel],
-    footprint: Any,
-    execute: Any,
-    destructive: bool = False,
-    idempotent: bool = False,
-) -> ToolSpec:
-    return ToolSpec(
-        name=name,
-        toolset="containers",
-        title=title,
-        description=desc + NEXT,
-        args=args,
-        read_only=False,
-        target_kind="docker",
-        service="docker",
-        destructive=destructive,
-        idempotent=idempotent,
-        footprint=footprint,
-        snapshot=snapshot,
-        execute=execute,
-        volatile=VOLATILE,
-        kind_of=kind_of,
-    )
+TOOLSET = Toolset(
+    name="containers",
+    target_kind="docker",
+    service="docker",
+    snapshot=snapshot,
+    volatile=VOLATILE,
+    kind_of=kind_of,
+)
+_read = TOOLSET.read
+_write = TOOLSET.write
 
 
 def _container_fp(a: Any) -> Footprint:

@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from sandbox.aws import s3_bucket_address, s3_object_address
 from sandbox.diff import Snapshot, State
 
-from .spec import Footprint, FootprintTooLarge, Limits, ToolFailure, ToolSpec
+from .spec import Footprint, FootprintTooLarge, Limits, ToolFailure, Toolset, ToolSpec
 
 VOLATILE = frozenset({"last_modified"})
 
@@ -487,47 +487,11 @@ def exec_put_versioning(client: Any, a: PutVersioning) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- specs
 
-NEXT = " Returns a plan that a human must approve; nothing changes until the plan is approved and applied."
-
-
-def _read(name: str, title: str, desc: str, args: type[BaseModel], fn: Any) -> ToolSpec:
-    return ToolSpec(
-        name=name,
-        toolset="s3",
-        title=title,
-        description=desc,
-        args=args,
-        read_only=True,
-        read=fn,
-        idempotent=True,
-    )
-
-
-def _write(
-    name: str,
-    title: str,
-    desc: str,
-    args: type[BaseModel],
-    footprint: Any,
-    execute: Any,
-    destructive: bool = False,
-    idempotent: bool = False,
-) -> ToolSpec:
-    return ToolSpec(
-        name=name,
-        toolset="s3",
-        title=title,
-        description=desc + NEXT,
-        args=args,
-        read_only=False,
-        destructive=destructive,
-        idempotent=idempotent,
-        footprint=footprint,
-        snapshot=snapshot,
-        execute=execute,
-        volatile=VOLATILE,
-        kind_of=kind_of,
-    )
+TOOLSET = Toolset(
+    name="s3", target_kind="aws", service="s3", snapshot=snapshot, volatile=VOLATILE, kind_of=kind_of
+)
+_read = TOOLSET.read
+_write = TOOLSET.write
 
 
 SPECS: tuple[ToolSpec, ...] = (

@@ -114,3 +114,63 @@ class ToolSpec:
             raise ValueError(f"write tool {self.name} needs footprint, snapshot and execute")
         if len(self.name) > 64 or not self.name.replace("_", "").isalnum() or self.name.lower() != self.name:
             raise ValueError(f"tool name {self.name!r} must be snake_case, at most 64 characters")
+
+
+NEXT_STEP = (
+    " Returns a plan that a human must approve; nothing changes until the plan is approved and applied."
+)
+
+
+@dataclass(frozen=True)
+class Toolset:
+    """What the specs of one toolset share; ``read``/``write`` build its specs."""
+
+    name: str
+    target_kind: str
+    service: str
+    snapshot: SnapshotFn
+    volatile: frozenset[str]
+    kind_of: Callable[[str], str]
+
+    def read(self, name: str, title: str, desc: str, args: type[BaseModel], fn: ReadFn) -> ToolSpec:
+        return ToolSpec(
+            name=name,
+            toolset=self.name,
+            title=title,
+            description=desc,
+            args=args,
+            read_only=True,
+            target_kind=self.target_kind,
+            service=self.service,
+            read=fn,
+            idempotent=True,
+        )
+
+    def write(
+        self,
+        name: str,
+        title: str,
+        desc: str,
+        args: type[BaseModel],
+        footprint: FootprintFn,
+        execute: ExecuteFn,
+        destructive: bool = False,
+        idempotent: bool = False,
+    ) -> ToolSpec:
+        return ToolSpec(
+            name=name,
+            toolset=self.name,
+            title=title,
+            description=desc + NEXT_STEP,
+            args=args,
+            read_only=False,
+            target_kind=self.target_kind,
+            service=self.service,
+            destructive=destructive,
+            idempotent=idempotent,
+            footprint=footprint,
+            snapshot=self.snapshot,
+            execute=execute,
+            volatile=self.volatile,
+            kind_of=self.kind_of,
+        )

@@ -25,7 +25,7 @@ from rich.table import Table
 
 from .plans import Status
 from .playground import client as pg_client
-from .playground import seed, start_moto_process
+from .playground import moto_process, seed
 from .render import audit_table_rows, print_plan
 from .store import Store
 
@@ -183,17 +183,12 @@ def run_demo(no_input: bool = False, keep: bool = False) -> int:
             style="bold",
         )
     )
-    proc, endpoint = start_moto_process()
     try:
-        counts = seed(endpoint)
-        console.print(f"[dim]Playground production at {endpoint}, seeded: {counts}[/]\n")
-        return anyio.run(_story, workdir, endpoint, no_input)
+        with moto_process() as endpoint:
+            counts = seed(endpoint)
+            console.print(f"[dim]Playground production at {endpoint}, seeded: {counts}[/]\n")
+            return anyio.run(_story, workdir, endpoint, no_input)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except Exception:
-            proc.kill()
         if keep:
             console.print(f"[dim]Kept the demo's files in {workdir}[/]")
         else:

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 import zlib
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -85,6 +86,25 @@ def start_moto_process(port: int | None = None, detach: bool = False) -> tuple[s
     raise BackendError(
         f"the moto server on port {port} did not answer within 30 s", "check the machine's load and try again"
     )
+
+
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def moto_process() -> Iterator[str]:
+    """A moto server process on 127.0.0.1 for as long as the block runs; yields its endpoint."""
+    proc, endpoint = start_moto_process()
+    try:
+        yield endpoint
+    finally:
+        stop_process(proc)
 
 
 REPORT_MONTHS = [f"2026-{m:02d}" for m in range(1, 11)]

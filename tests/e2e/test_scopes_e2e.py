@@ -26,7 +26,7 @@ from server.cli import main
 from server.config import parse_config
 from server.pipeline import FREEZE_KEY
 from server.plans import Status
-from server.playground import client, start_moto_process
+from server.playground import client, moto_process
 from server.store import Store
 
 REPO = Path(__file__).resolve().parents[2]
@@ -37,15 +37,8 @@ META_TOOLS = {"get_plan", "list_plans", "apply_plan"}
 
 @pytest.fixture(scope="module")
 def production() -> Iterator[str]:
-    proc, endpoint = start_moto_process()
-    try:
+    with moto_process() as endpoint:
         yield endpoint
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except Exception:
-            proc.kill()
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from server.config import Config, parse_config
 from server.errors import Frozen, NotApproved, PlanStateError, ScopeDenied
 from server.pipeline import FREEZE_KEY, Engine
 from server.plans import Plan, Status
-from server.playground import client, start_moto_process
+from server.playground import client, moto_process
 from server.store import Store
 from tools import ALL_SPECS
 
@@ -29,15 +29,8 @@ SPECS = {s.name: s for s in ALL_SPECS}
 
 @pytest.fixture(scope="module")
 def production() -> Iterator[str]:
-    proc, endpoint = start_moto_process()
-    try:
+    with moto_process() as endpoint:
         yield endpoint
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except Exception:
-            proc.kill()
 
 
 @pytest.fixture(scope="module")

@@ -657,6 +657,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         err_console.print("interrupted")
         return 1
+    except BrokenPipeError:  # the reader went away (`interlock plans | head`): not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except EOFError:
         err_console.print("[yellow]input ended[/]: nothing was approved")
         return 1

@@ -20,9 +20,10 @@ object was not touched and its state is mapped back to the baseline's.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
@@ -138,8 +139,6 @@ class Lease:
             if st.get("versioning"):
                 backend.put_bucket_versioning(name, st["versioning"])
             if st.get("policy") is not None:
-                import json
-
                 backend.put_bucket_policy(name, json.dumps(st["policy"]).encode())
             if st.get("tags"):
                 backend.put_bucket_tagging(name, dict(st["tags"]))
@@ -247,6 +246,3 @@ class MotoSandbox:
             finally:
                 self._recorder = None
                 await anyio.to_thread.run_sync(self.reset)
-
-
-SeedFn = Callable[[Lease, Snapshot], None]

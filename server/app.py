@@ -11,6 +11,7 @@ No tool approves, rejects, thaws or changes scopes: those are human commands.
 from __future__ import annotations
 
 import inspect
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
@@ -161,8 +162,6 @@ def make_tool(holder: Holder, spec: ToolSpec, playground: bool) -> Any:
 
 
 def _read_text(spec: ToolSpec, result: dict[str, Any]) -> str:
-    import json
-
     prefix = "[PLAYGROUND] " if result.get("playground") else ""
     return prefix + json.dumps(result, indent=1, default=str)
 
@@ -379,5 +378,4 @@ def build_server(config: Config, *, extra_specs: tuple[ToolSpec, ...] = ()) -> M
             structured_output=False,
         )
     register_meta_tools(server, holder)
-    server._interlock_holder = holder  # type: ignore[attr-defined]
     return server

@@ -154,10 +154,11 @@ def cmd_show(args: argparse.Namespace) -> int:
     async def go(engine: Engine) -> int:
         plan = await engine.expire_if_due(await engine.store.get_plan(args.id), "interlock")
         approvals = await engine.store.approvals(plan.id)
+        current_hash = plan.compute_hash()
         if args.json:
             d = plan.to_dict()
             d["approvals"] = approvals
-            d["hash_intact"] = plan.compute_hash() == plan.plan_hash
+            d["hash_intact"] = current_hash == plan.plan_hash
             print(json.dumps(d, indent=2, default=str))
             return 0
         print_plan(console, plan)
@@ -166,11 +167,11 @@ def cmd_show(args: argparse.Namespace) -> int:
             for a in approvals:
                 bound = (
                     ""
-                    if a["plan_hash"] == plan.compute_hash()
+                    if a["plan_hash"] == current_hash
                     else "  (bound to an older plan hash: does not count)"
                 )
                 console.print(f"{a['decision']}d by {a['approver']} {_ago(a['at'])}{bound} {a['comment']}")
-        if plan.compute_hash() != plan.plan_hash:
+        if current_hash != plan.plan_hash:
             console.print("[bold red]This plan was modified after it was made: no approval counts for it.[/]")
         return 0
 
@@ -306,7 +307,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
                 print_plan(console, plan)
                 choice = input("[a]pprove, approve and a[p]ply, [r]eject, [s]kip? ").strip().lower()
                 if choice in ("a", "p"):
-                    if await interactive_approve(engine, plan, approver, "", _quiet_input):
+                    if await interactive_approve(engine, plan, approver, "", input):
                         current = await engine.store.get_plan(plan.id)
                         if choice == "p" and current.status is Status.APPROVED:
                             try:
@@ -326,10 +327,6 @@ def cmd_watch(args: argparse.Namespace) -> int:
             await anyio.sleep(0.5)
 
     return run_with_engine(args, go)
-
-
-def _quiet_input(prompt: str) -> str:
-    return input(prompt)
 
 
 def cmd_freeze(args: argparse.Namespace) -> int:

@@ -379,8 +379,9 @@ class Engine:
             plan = await self.store.get_plan(plan.id)
         return plan
 
-    async def counted_approvers(self, plan: Plan) -> list[str]:
-        current = plan.compute_hash()
+    async def counted_approvers(self, plan: Plan, current_hash: str | None = None) -> list[str]:
+        """Distinct approvers whose approval is bound to the plan's current hash."""
+        current = current_hash or plan.compute_hash()
         rows = await self.store.approvals(plan.id)
         return sorted(
             {r["approver"] for r in rows if r["decision"] == "approve" and r["plan_hash"] == current}
@@ -406,7 +407,8 @@ class Engine:
                 f"plan {plan.id} uses tool {plan.tool}, which this server does not have",
                 "apply it from a server that has it",
             )
-        if plan.compute_hash() != plan.plan_hash:
+        current_hash = plan.compute_hash()
+        if current_hash != plan.plan_hash:
             await self.store.audit(
                 actor, "plan.tampered", {"stored_hash": plan.plan_hash}, plan.id, plan.target
             )
@@ -426,7 +428,7 @@ class Engine:
             except ScopeDenied as exc:
                 await self.audit_denial(exc, plan.target, spec.name, plan.args, actor, plan.id)
                 raise
-        approvers = await self.counted_approvers(plan)
+        approvers = await self.counted_approvers(plan, current_hash)
         if len(approvers) < plan.required_approvals:
             raise NotApproved(
                 f"plan {plan.id} has {len(approvers)} valid approval(s) of {plan.required_approvals} "

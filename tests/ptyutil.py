@@ -23,6 +23,19 @@ def run_in_pty(
     return code, out, seen[0]
 
 
+def _read_some(fd: int, buf: bytearray) -> bool:
+    """Wait up to 0.1 s for output and append it. False once the terminal is closed."""
+    ready, _, _ = select.select([fd], [], [], 0.1)
+    if not ready:
+        return True
+    try:
+        chunk = os.read(fd, 65536)
+    except OSError:  # the child closed the terminal
+        return False
+    buf.extend(chunk)
+    return bool(chunk)
+
+
 def converse(
     args: list[str], env: dict[str, str], script: list[tuple[bytes, str | None]], timeout: float = 60
 ) -> tuple[int, str, list[str]]:
@@ -41,17 +54,8 @@ def converse(
         m = None
         while time.monotonic() < deadline:
             m = rx.search(bytes(buf), start)
-            if m:
+            if m or not _read_some(fd, buf):
                 break
-            ready, _, _ = select.select([fd], [], [], 0.1)
-            if ready:
-                try:
-                    chunk = os.read(fd, 65536)
-                except OSError:
-                    break
-                if not chunk:
-                    break
-                buf.extend(chunk)
         if not m:
             os.kill(pid, 9)
             os.waitpid(pid, 0)
@@ -61,16 +65,11 @@ def converse(
         group = m.group(1).decode() if m.groups() else ""
         seen.append(group)
         os.write(fd, ((answer if answer is not None else group) + "\n").encode())
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([fd], [], [], 0.1)
-        if ready:
-            try:
-                chunk = os.read(fd, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            buf.extend(chunk)
-    _, status = os.waitpid(pid, 0)
+    while time.monotonic() < deadline and _read_some(fd, buf):
+        pass
+    done, status = os.waitpid(pid, os.WNOHANG)
+    if not done:  # still running at the deadline
+        os.kill(pid, 9)
+        _, status = os.waitpid(pid, 0)
     os.close(fd)
     return os.waitstatus_to_exitcode(status), buf.decode(errors="replace"), seen

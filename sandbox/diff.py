@@ -130,6 +130,16 @@ class Change:
 TEXT_DIFF_MAX_BYTES = 64 * 1024
 
 
+def _lines(text: str) -> list[str]:
+    """Lines split on newline only: str.splitlines also breaks at \r, \x0b, \x85, U+2028…, which
+    would let a body start what looks like a new diff line without a newline."""
+    parts = text.split("\n")
+    out = [p + "\n" for p in parts[:-1]]
+    if parts[-1]:
+        out.append(parts[-1])
+    return out
+
+
 def text_diff(address: str, before: bytes | None, after: bytes | None) -> str:
     """A unified diff when both sides are small UTF-8 text; empty otherwise."""
     sides = []
@@ -144,8 +154,8 @@ def text_diff(address: str, before: bytes | None, after: bytes | None) -> str:
         except UnicodeDecodeError:
             return ""
     lines = difflib.unified_diff(
-        sides[0].splitlines(keepends=True),
-        sides[1].splitlines(keepends=True),
+        _lines(sides[0]),
+        _lines(sides[1]),
         fromfile=f"a/{address}" if before is not None else "/dev/null",
         tofile=f"b/{address}" if after is not None else "/dev/null",
         n=2,

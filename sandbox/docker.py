@@ -5,14 +5,39 @@ One clone, from birth to removal (``clone()``, a context manager)::
     the source: a committed copy of a container (``docker commit``, never paused)
                 or an image (lifecycle changes, new containers)
       ─▶ create the clone: network none, not privileged, no host mounts, no published ports,
-         the same env / user / working directory / command, memory, CPU and pids limits,
-         labels interlock.rehearsal=1 + owner + created
+         the source's own config and limits (``host_settings``), labels interlock.rehearsal=1
+         + owner + created
       ─▶ copy the content of the source's volumes and bind mounts into the clone (capped):
          anonymous volumes for directories, the clone's own layer for single files;
          tmpfs mounts become empty tmpfs mounts
       ─▶ start it (when asked) ─▶ the caller execs, diffs, reads
       ─▶ always — success, failure, timeout: remove the clone (with its anonymous volumes)
          and the committed image
+
+**What a command sees in a clone.** So that a command cannot tell the rehearsal from production
+by looking around, a clone has the source's own settings: hostname and domain name, user, working
+directory, environment, command, tty/stdin, stop signal, init; memory (limit, swap, reservation,
+swappiness, OOM settings), CPU (quota, period, shares, NanoCpus, cpuset), block-IO weights and
+throttles, the pids limit, ulimits, dropped capabilities, added capabilities that act only inside
+the container, security options that do not weaken confinement, a read-only root, /dev/shm size,
+sysctls, group_add, the IPC and cgroup namespace modes, tmpfs options. Where the source sets no
+limit the clone sets none either: a rehearsal is bounded by its time limit, not by limits a
+command could read and tell apart. Still different, by design or because Docker allows no
+other way:
+
+- the network: always ``none`` (no interfaces but ``lo``; /etc/hosts and /etc/resolv.conf as
+  Docker writes them for such a container; interface sysctls of other interfaces are dropped);
+- the container ID (visible in /proc/self/cgroup and /proc/self/mountinfo) and, when the
+  source's hostname is not set explicitly, nothing else: Docker reports the ID-derived default
+  as Config.Hostname, and the clone is given that name;
+- privileged mode, host devices, host PID/IPC/UTS/user namespaces, capabilities that reach the
+  host (``SAFE_ADDED_CAPS`` lists those that are copied), unconfined seccomp/AppArmor/SELinux,
+  a non-default runtime, the cgroup parent: never given to a command nobody approved yet; each
+  one present in the source is named in ``HostSettings.differences`` (the approver sees it and
+  the plan is flagged ``lower-fidelity``);
+- host mounts: their content is copied (capped), the host paths are never mounted;
+- running processes and memory: the clone starts the source's command afresh;
+- the labels ``interlock.*`` (not visible from inside).
 
 A process killed mid-rehearsal leaves a labelled clone behind; ``cleanup_leftovers()`` removes
 the ones whose owner process is gone (or that are older than an hour) at start-up.
@@ -40,7 +65,7 @@ import socket
 import tarfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -71,9 +96,9 @@ class CopyTooLarge(SandboxError):
 
 @dataclass(frozen=True)
 class CloneSettings:
-    memory: str = "1g"
-    nano_cpus: int = 2_000_000_000
-    pids: int = 512
+    """How a rehearsal is bounded. Resource limits are not here: a clone has the source's own
+    (``host_settings``), so that a command cannot tell it apart by reading them."""
+
     command_timeout: float = 30.0
     output_cap: int = 16 * 1024  # bytes of stdout and of stderr kept
     mount_copy_max_bytes: int = 64 * 1024 * 1024  # per rehearsal, over every mount
@@ -566,6 +591,104 @@ def same_second_suspects(
     return {p for p, hit in zip(candidates, flags, strict=True) if hit}
 
 
+# ---------------------------------------------------------------- a container's own filesystem, watched
+
+# Files Docker itself puts into every container (bind mounts of its own), and kernel filesystems.
+DOCKER_OWN_PATHS = frozenset(
+    {"/sbin/docker-init", "/etc/hosts", "/etc/hostname", "/etc/resolv.conf", "/.dockerenv"}
+)
+DOCKER_OWN_TREES = ("/dev", "/proc", "/sys")
+WATCH_MAX_STATS = 5_000  # paths of docker diff stat-ed per read; the rest are compared by diff kind only
+WATCH_HASH_FILES = 256  # regular files of docker diff whose content is hashed per read, at most ...
+WATCH_HASH_FILE_BYTES = 256 * 1024  # ... each no larger than this ...
+WATCH_HASH_BYTES = 8 * 1024 * 1024  # ... and this many bytes in all
+
+
+def docker_own(path: str) -> bool:
+    """A path Docker manages in every container (never a change the container made)."""
+    return path in DOCKER_OWN_PATHS or any(path == t or path.startswith(t + "/") for t in DOCKER_OWN_TREES)
+
+
+def under_any(path: str, roots: Iterable[str]) -> bool:
+    for r in roots:
+        d = r.rstrip("/")
+        if path == d or path.startswith(d + "/"):
+            return True
+    return False
+
+
+@dataclass(frozen=True)
+class LayerState:
+    """A container's own filesystem (its writable layer) at one moment, cheaply.
+
+    ``kinds``: ``docker diff`` (path -> added | modified | deleted) without Docker's own paths and
+    without paths under the container's mounts (volumes, bind mounts and tmpfs are not in its layer,
+    and ``docker diff`` does not see into them). ``stats``: type, size, mode, mtime and link target of
+    the first ``WATCH_MAX_STATS`` of those paths (sorted), so a file changed *again* shows too.
+    ``hashes``: the sha256 of small regular files among them (``WATCH_HASH_*``), so a rewrite that
+    keeps the size and puts the mtime back shows as well.
+    """
+
+    container_id: str
+    kinds: dict[str, str]
+    stats: dict[str, tuple[Any, ...] | None]
+    hashes: dict[str, str | None]
+    mounts: tuple[str, ...]
+
+
+def _stat_key(st: dict[str, Any] | None) -> tuple[Any, ...] | None:
+    if st is None:
+        return None
+    return (int(st.get("mode", 0)), st.get("size"), str(st.get("mtime", "")), st.get("linkTarget", ""))
+
+
+def read_layer(
+    client: Any, container: str, *, like: LayerState | None = None, workers: int = 16
+) -> LayerState:
+    """Read-only: the state of ``container``'s own filesystem. With ``like`` (an earlier read of the
+    same container), exactly the paths ``like`` stat-ed and hashed are stat-ed and hashed again, so
+    the two compare (``layer_changes``); a path that is new in ``docker diff`` shows by its kind."""
+    attrs = client.api.inspect_container(container)
+    cid = str(attrs["Id"])
+    mounts = tuple(sorted({m.destination for m in source_mounts(attrs)} | set(like.mounts if like else ())))
+    kinds = {
+        p: k
+        for p, k in container_changes(client, cid).items()
+        if not docker_own(p) and not under_any(p, mounts)
+    }
+    to_stat = sorted(kinds)[:WATCH_MAX_STATS] if like is None else [p for p in like.stats if p in kinds]
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(to_stat) or 1))) as pool:
+        raw = list(pool.map(lambda p: stat_path(client, cid, p, exists=True), to_stat))
+    stats = {p: _stat_key(st) for p, st in zip(to_stat, raw, strict=True)}
+    if like is None:
+        to_hash: list[str] = []
+        total = 0
+        for p, st in zip(to_stat, raw, strict=True):
+            if st is None or _go_mode(int(st.get("mode", 0)))[0] != "file":
+                continue
+            size = int(st.get("size", 0))
+            if size > WATCH_HASH_FILE_BYTES or total + size > WATCH_HASH_BYTES:
+                continue
+            to_hash.append(p)
+            total += size
+            if len(to_hash) >= WATCH_HASH_FILES:
+                break
+    else:
+        to_hash = [p for p in like.hashes if p in kinds]
+    entries = read_entries(client, cid, to_hash, workers, keep=0) if to_hash else {}
+    hashes = {p: (e.sha256 if e is not None else None) for p, e in entries.items()}
+    return LayerState(cid, kinds, stats, hashes, mounts)
+
+
+def layer_changes(before: LayerState, after: LayerState) -> list[str]:
+    """Paths whose kind in ``docker diff``, stat or content differs between two reads of one container:
+    added, removed, or changed in place. A directory shows when an entry in it came or went."""
+    changed = {p for p in set(before.kinds) | set(after.kinds) if before.kinds.get(p) != after.kinds.get(p)}
+    changed |= {p for p, st in before.stats.items() if p in after.stats and after.stats[p] != st}
+    changed |= {p for p, h in before.hashes.items() if p in after.hashes and after.hashes[p] != h}
+    return sorted(p for p in changed if not under_any(p, after.mounts))
+
+
 @dataclass
 class ExecResult:
     exit_code: int | None
@@ -697,6 +820,7 @@ class CloneSpec:
     workdir: str = ""
     labels: dict[str, str] = field(default_factory=dict)
     hostname: str | None = None
+    domainname: str | None = None
     tty: bool = False
     open_stdin: bool = False
     stop_signal: str | None = None
@@ -705,6 +829,183 @@ class CloneSpec:
     mounts: list[SourceMount] = field(default_factory=list)
     copy_from: str | None = None  # the container the mounts belong to (read-only: stat, archive reads)
     copy: bool = True  # copy the mounts' content from `copy_from` into the clone
+    host: HostSettings | None = None  # the source's limits and settings (None: Docker's defaults)
+
+
+# HostConfig fields a clone takes from its source as they are: limits, and settings that only
+# narrow what the container may do or that act inside its own namespaces.
+COPIED_HOST_FIELDS = (
+    "Memory",
+    "MemorySwap",
+    "MemoryReservation",
+    "MemorySwappiness",
+    "OomKillDisable",
+    "OomScoreAdj",
+    "NanoCpus",
+    "CpuShares",
+    "CpuQuota",
+    "CpuPeriod",
+    "CpuRealtimePeriod",
+    "CpuRealtimeRuntime",
+    "CpusetCpus",
+    "CpusetMems",
+    "BlkioWeight",
+    "BlkioWeightDevice",
+    "BlkioDeviceReadBps",
+    "BlkioDeviceWriteBps",
+    "BlkioDeviceReadIOps",
+    "BlkioDeviceWriteIOps",
+    "PidsLimit",
+    "Ulimits",
+    "CapDrop",
+    "GroupAdd",
+    "ShmSize",
+    "CgroupnsMode",
+)
+CLONE_SETTABLE = frozenset(
+    (*COPIED_HOST_FIELDS, "ReadonlyRootfs", "CapAdd", "SecurityOpt", "Sysctls", "IpcMode")
+)  # nothing else of the source's HostConfig ever reaches a clone's (network, privileges, mounts, devices)
+# Capabilities a clone may be given when its source has them: they act only inside the clone's
+# own namespaces (it has no network and its own PID namespace). The others reach the host (load
+# modules, read host files by handle, set the host's clock, mount filesystems ...), so a command no
+# human has approved yet never gets them; the rehearsal notes that it ran without them.
+SAFE_ADDED_CAPS = frozenset(
+    {
+        "AUDIT_WRITE",
+        "CHOWN",
+        "DAC_OVERRIDE",
+        "FOWNER",
+        "FSETID",
+        "IPC_LOCK",
+        "IPC_OWNER",
+        "KILL",
+        "LEASE",
+        "MKNOD",
+        "NET_ADMIN",
+        "NET_BIND_SERVICE",
+        "NET_BROADCAST",
+        "NET_RAW",
+        "SETFCAP",
+        "SETGID",
+        "SETPCAP",
+        "SETUID",
+        "SYS_CHROOT",
+        "SYS_NICE",
+        "SYS_PTRACE",
+        "SYS_RESOURCE",
+    }
+)
+# Security options that would make the clone weaker than Docker's default confinement.
+WEAKENING_SECURITY_OPTS = frozenset(
+    {
+        ("seccomp", "unconfined"),
+        ("apparmor", "unconfined"),
+        ("label", "disable"),
+        ("label", "type:spc_t"),
+        ("systempaths", "unconfined"),
+    }
+)
+# Per-interface network sysctls: the clone has only `lo`, so those of other interfaces cannot be set.
+_IFACE_SYSCTL = ("net.ipv4.conf.", "net.ipv6.conf.", "net.ipv4.neigh.", "net.ipv6.neigh.")
+
+
+@dataclass
+class HostSettings:
+    """What a clone takes from its source's HostConfig, and what it could not take."""
+
+    fields: dict[str, Any] = field(default_factory=dict)  # raw HostConfig fields, as Docker's API names them
+    tmpfs: dict[str, str] = field(default_factory=dict)  # tmpfs destination -> options (size, mode)
+    differences: list[str] = field(default_factory=list)  # for the approver: what the clone does not have
+
+
+def _split_opt(opt: str) -> tuple[str, str]:
+    """``seccomp=unconfined`` or the old ``seccomp:unconfined`` -> ("seccomp", "unconfined")."""
+    cut = min((i for i in (opt.find("="), opt.find(":")) if i >= 0), default=-1)
+    return (opt, "") if cut < 0 else (opt[:cut], opt[cut + 1 :])
+
+
+def _cap(name: str) -> str:
+    return name.upper().removeprefix("CAP_")
+
+
+def host_settings(attrs: dict[str, Any]) -> HostSettings:
+    """The source's limits and settings for a clone, so that reading them (cgroup limits, ulimits,
+    capabilities, /dev/shm, sysctls) shows the same values as in the source. What would weaken the
+    clone's confinement or reach outside it is never copied — privileged mode, devices, host
+    namespaces, host-reaching capabilities, unconfined security profiles, the network — and is named
+    in ``differences``."""
+    host = attrs.get("HostConfig") or {}
+    out = HostSettings()
+    for key in COPIED_HOST_FIELDS:
+        value = host.get(key)
+        if value in (None, "", [], {}, 0, False) or (key == "PidsLimit" and int(value) <= 0):
+            continue  # not set in the source: Docker's default (no limit) in the clone too
+        out.fields[key] = value
+    if host.get("ReadonlyRootfs"):
+        out.fields["ReadonlyRootfs"] = True
+    added = [_cap(c) for c in host.get("CapAdd") or []]
+    if added:
+        kept = [c for c in added if c in SAFE_ADDED_CAPS]
+        if kept:
+            out.fields["CapAdd"] = kept
+        dropped = [c for c in added if c not in SAFE_ADDED_CAPS]
+        if dropped:
+            out.differences.append(
+                "it runs with the capabilities "
+                + ", ".join(dropped)
+                + " in production; the rehearsal clone ran "
+                "without them (they reach outside a container)"
+            )
+    opts = []
+    for opt in host.get("SecurityOpt") or []:
+        key, value = _split_opt(str(opt))
+        if (key, value) in WEAKENING_SECURITY_OPTS:
+            out.differences.append(
+                f"it runs with security option {key}={value} in production; the rehearsal clone kept Docker's "
+                "default confinement"
+            )
+        else:
+            opts.append(opt)
+    if opts:
+        out.fields["SecurityOpt"] = opts
+    sysctls = {}
+    for k, v in (host.get("Sysctls") or {}).items():
+        iface = k.split(".")[3] if k.startswith(_IFACE_SYSCTL) and k.count(".") >= 4 else ""
+        if iface not in ("", "all", "default", "lo"):
+            out.differences.append(
+                f"sysctl {k} was not set in the rehearsal clone (it has no {iface} interface)"
+            )
+            continue
+        sysctls[k] = v
+    if sysctls:
+        out.fields["Sysctls"] = sysctls
+    ipc = str(host.get("IpcMode") or "")
+    if ipc in ("none", "private", "shareable"):
+        out.fields["IpcMode"] = ipc
+    elif ipc:
+        out.differences.append(
+            f"it shares an IPC namespace in production (ipc {ipc!r}); the rehearsal clone has its own"
+        )
+    for key, what in (("PidMode", "PID"), ("UTSMode", "UTS"), ("UsernsMode", "user")):
+        mode = str(host.get(key) or "")
+        if mode:
+            out.differences.append(
+                f"it shares a {what} namespace in production ({key} {mode!r}); the rehearsal clone has its own"
+            )
+    if host.get("Privileged"):
+        out.differences.append(
+            "it is privileged in production; the rehearsal clone was not (no host devices, Docker's default "
+            "capabilities and confinement): a command that needs privileges behaves differently there"
+        )
+    if host.get("Devices") or host.get("DeviceRequests") or host.get("DeviceCgroupRules"):
+        out.differences.append("it has host devices in production; the rehearsal clone has none")
+    runtime = str(host.get("Runtime") or "")
+    if runtime and runtime != "runc":
+        out.differences.append(
+            f"it runs under the {runtime!r} runtime in production; the rehearsal clone under Docker's default"
+        )
+    out.tmpfs = {str(k): str(v or "") for k, v in (host.get("Tmpfs") or {}).items()}
+    return out
 
 
 def spec_from_container(attrs: dict[str, Any], image: str | None = None) -> CloneSpec:
@@ -719,6 +1020,7 @@ def spec_from_container(attrs: dict[str, Any], image: str | None = None) -> Clon
         workdir=cfg.get("WorkingDir") or "",
         labels=dict(cfg.get("Labels") or {}),
         hostname=cfg.get("Hostname") or None,
+        domainname=cfg.get("Domainname") or None,
         tty=bool(cfg.get("Tty")),
         open_stdin=bool(cfg.get("OpenStdin")),
         stop_signal=cfg.get("StopSignal") or None,
@@ -726,6 +1028,7 @@ def spec_from_container(attrs: dict[str, Any], image: str | None = None) -> Clon
         init=host.get("Init"),
         mounts=source_mounts(attrs),
         copy_from=str(attrs.get("Id")),
+        host=host_settings(attrs),
     )
 
 
@@ -987,19 +1290,17 @@ def _create(
         mounts.append(SourceMount(m.type, m.destination, m.source, is_dir))
     spec.mounts = mounts
     dir_volumes = [m.destination for m in mounts if m.type in ("bind", "volume") and m.is_dir]
-    tmpfs = {m.destination: "" for m in mounts if m.type == "tmpfs"}
+    own = spec.host or HostSettings()
+    tmpfs = {m.destination: own.tmpfs.get(m.destination, "") for m in mounts if m.type == "tmpfs"}
     host_config = client.api.create_host_config(
         network_mode="none",
         privileged=False,
-        mem_limit=settings.memory,
-        memswap_limit=settings.memory,
-        nano_cpus=settings.nano_cpus,
-        pids_limit=settings.pids,
         tmpfs=tmpfs or None,
         read_only=spec.read_only,
         init=spec.init,
         restart_policy={"Name": "no"},
     )
+    host_config.update({k: v for k, v in own.fields.items() if k in CLONE_SETTABLE})
     cl.name = f"interlock-rehearsal-{(source_name or 'new')[:40]}-{token}"
     created = client.api.create_container(
         spec.image,
@@ -1010,6 +1311,7 @@ def _create(
         working_dir=spec.workdir or None,
         labels={**spec.labels, **labels},
         hostname=spec.hostname,
+        domainname=spec.domainname,
         tty=spec.tty,
         stdin_open=spec.open_stdin,
         stop_signal=spec.stop_signal,

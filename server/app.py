@@ -33,7 +33,7 @@ from .errors import InterlockError, SandboxUnavailable
 from .pipeline import Engine, PlanResult
 from .plans import Status
 from .render import plan_text
-from .store import Store
+from .store import MAX_PLAN_ID, Store
 
 INSTRUCTIONS = (
     "interlock gives you infrastructure tools that cannot change production on their own. Read tools "
@@ -174,7 +174,9 @@ def register_meta_tools(server: MCPServer, holder: Holder) -> None:
         ),
     )
     async def get_plan(
-        plan_id: Annotated[int, Field(description="The plan id a write tool returned.", ge=1)],
+        plan_id: Annotated[
+            int, Field(description="The plan id a write tool returned.", ge=1, le=MAX_PLAN_ID)
+        ],
         changes_offset: Annotated[
             int,
             Field(description="Return changes starting at this index (for plans with many changes).", ge=0),
@@ -252,7 +254,9 @@ def register_meta_tools(server: MCPServer, holder: Holder) -> None:
         ),
     )
     async def apply_plan(
-        plan_id: Annotated[int, Field(description="The plan id a write tool returned.", ge=1)],
+        plan_id: Annotated[
+            int, Field(description="The plan id a write tool returned.", ge=1, le=MAX_PLAN_ID)
+        ],
         ctx: Context,
         wait_seconds: Annotated[
             float,

@@ -18,7 +18,9 @@ from typing import Any
 
 import anyio
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from . import __version__
 from .config import Config, load_config, store_path
@@ -26,10 +28,23 @@ from .errors import InterlockError, PlanStateError, PlanTampered, UsageError
 from .pipeline import FREEZE_KEY, Engine
 from .plans import Plan, Status
 from .render import audit_table_rows, print_plan
-from .store import Store
+from .store import MAX_PLAN_ID, Store
+from .textsafety import visible
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+# emoji=False: an agent's ":warning:" stays text. Agent- and store-controlled strings reach these
+# consoles only as Text (`cell`) or escaped markup (`safe`), with control characters made visible.
+console = Console(highlight=False, emoji=False)
+err_console = Console(stderr=True, highlight=False, emoji=False)
+
+
+def safe(value: Any) -> str:
+    """Agent- or store-controlled text for a markup f-string: control characters visible, markup escaped."""
+    return escape(visible(str(value)))
+
+
+def cell(value: Any) -> Text:
+    """Agent- or store-controlled text for a table cell: shown literally, control characters visible."""
+    return Text(visible(str(value)))
 
 
 class NoTerminal(InterlockError):
@@ -113,18 +128,7 @@ def cmd_plans(args: argparse.Namespace) -> int:
         if not plans:
             console.print("No plans.")
             return 0
-        table = Table("id", "status", "target", "tool", "changes", "reason", box=None)
-        for p in plans:
-            s = p.summary
-            table.add_row(
-                str(p.id),
-                p.status.value,
-                p.target + (" (playground)" if p.playground else ""),
-                p.tool,
-                f"+{s['create']} ~{s['update']} -{s['delete']} -/+{s['replace']}",
-                p.reason[:60],
-            )
-        console.print(table)
+        console.print(plans_table(plans))
         return 0
 
     if args.status and args.status not in {s.value for s in Status}:
@@ -132,6 +136,22 @@ def cmd_plans(args: argparse.Namespace) -> int:
             f"unknown status {args.status!r}", "use one of: " + ", ".join(s.value for s in Status)
         )
     return run_with_engine(args, go)
+
+
+def plans_table(plans: list[Plan]) -> Table:
+    """The `interlock plans` table; agent-controlled cells are Text, so markup in them stays text."""
+    table = Table("id", "status", "target", "tool", "changes", "reason", box=None)
+    for p in plans:
+        s = p.summary
+        table.add_row(
+            str(p.id),
+            p.status.value,
+            cell(p.target + (" (playground)" if p.playground else "")),
+            cell(p.tool),
+            f"+{s['create']} ~{s['update']} -{s['delete']} -/+{s['replace']}",
+            cell(p.reason[:60]),  # a preview: `interlock show ID` has the whole reason
+        )
+    return table
 
 
 def _plan_row(p: Plan) -> dict[str, Any]:
@@ -155,10 +175,12 @@ def cmd_show(args: argparse.Namespace) -> int:
         plan = await engine.expire_if_due(await engine.store.get_plan(args.id), "interlock")
         approvals = await engine.store.approvals(plan.id)
         current_hash = plan.compute_hash()
+        problems = await tamper_problems(engine, plan)
         if args.json:
             d = plan.to_dict()
             d["approvals"] = approvals
-            d["hash_intact"] = current_hash == plan.plan_hash
+            d["hash_intact"] = current_hash == plan.plan_hash and not problems
+            d["tampered"] = problems
             print(json.dumps(d, indent=2, default=str))
             return 0
         print_plan(console, plan)
@@ -170,9 +192,11 @@ def cmd_show(args: argparse.Namespace) -> int:
                     if a["plan_hash"] == current_hash
                     else "  (bound to an older plan hash: does not count)"
                 )
-                console.print(f"{a['decision']}d by {a['approver']} {_ago(a['at'])}{bound} {a['comment']}")
-        if current_hash != plan.plan_hash:
-            console.print("[bold red]This plan was modified after it was made: no approval counts for it.[/]")
+                console.print(
+                    f"{safe(a['decision'])}d by {safe(a['approver'])} {_ago(a['at'])}{bound} {safe(a['comment'])}"
+                )
+        for problem in problems:
+            console.print(f"[bold red]TAMPERED:[/] {safe(problem)}: no approval counts for it.")
         return 0
 
     return run_with_engine(args, go)
@@ -183,14 +207,26 @@ def _ago(t: float) -> str:
     return f"{d}s ago" if d < 120 else f"{d // 60}m ago" if d < 7200 else f"{d // 3600}h ago"
 
 
+async def tamper_problems(engine: Engine, plan: Plan) -> list[str]:
+    """Why the plan's rows cannot be trusted (the audit chain is broken, or they disagree with it)."""
+    view = await engine.store.read_chain()
+    if not view.ok:
+        return [f"the audit chain is broken ({view.message})"]
+    chain = view.plans.get(plan.id)
+    if chain is None:
+        return [f"the audit chain has no record of plan {plan.id} being made"]
+    return await engine.store.projection_problems(plan, chain)
+
+
 async def interactive_approve(
     engine: Engine, plan: Plan, approver: str, comment: str, ask: Callable[[str], str]
 ) -> bool:
     """Show the plan and ask for the confirmation word. Returns True when the approval was recorded."""
-    if plan.compute_hash() != plan.plan_hash:
+    problems = await tamper_problems(engine, plan)
+    if problems:
         raise PlanTampered(
-            f"plan {plan.id} was modified after it was made (its hash no longer matches)",
-            "do not approve it; have the agent plan again",
+            f"plan {plan.id} was tampered with in the store: {'; '.join(problems)}",
+            "do not approve it; run `interlock audit --verify` and have the agent plan again",
         )
     print_plan(console, plan)
     console.print("")
@@ -202,9 +238,9 @@ async def interactive_approve(
     else:
         why = "the resource's name, because nothing like this plan was ever applied on this target (novel)"
     console.print(f"To approve, type {why}.")
-    answer = ask(f"Type '{word}' to approve: ").strip()
+    answer = ask(f"Type '{visible(word)}' to approve: ").strip()
     if answer != word:
-        console.print(f"[yellow]Not approved[/] (expected '{word}'). Plan {plan.id} is still pending.")
+        console.print(f"[yellow]Not approved[/] (expected '{safe(word)}'). Plan {plan.id} is still pending.")
         return False
     recorded, new_status = await engine.store.record_decision(
         plan, approver, "approve", comment, plan.required_approvals
@@ -222,7 +258,7 @@ async def interactive_approve(
         )
     if new_status is Status.APPROVED:
         console.print(
-            f"[green]Approved[/] plan {plan.id} as {approver}. Apply it with `interlock apply {plan.id}` or the agent's apply_plan."
+            f"[green]Approved[/] plan {plan.id} as {safe(approver)}. Apply it with `interlock apply {plan.id}` or the agent's apply_plan."
         )
     else:
         n = len(await engine.counted_approvers(plan))
@@ -282,7 +318,7 @@ def report_apply(plan: Plan) -> int:
         return 0
     console.print(
         f"[bold red]DIVERGED:[/] plan {plan.id} was applied but production does not match the rehearsal: "
-        + ", ".join(plan.outcome.get("mismatched", [])[:10])
+        + ", ".join(safe(m) for m in plan.outcome.get("mismatched", [])[:10])
     )
     return 1
 
@@ -293,7 +329,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
     async def go(engine: Engine) -> int:
         seen: set[int] = set()
         approver = approver_name(args.approver)
-        console.print(f"Watching for pending plans as {approver} (Ctrl-C to stop)…")
+        console.print(f"Watching for pending plans as {safe(approver)} (Ctrl-C to stop)…")
         while True:
             pending = [
                 p for p in await engine.store.list_plans([Status.PENDING.value], 200) if p.id not in seen
@@ -367,7 +403,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     async def go(engine: Engine) -> int:
         freeze = await engine.store.get_setting(FREEZE_KEY)
         pending = await engine.store.list_plans([Status.PENDING.value], 500)
-        ok, msg, _ = await engine.store.verify_audit()
+        ok, problems, view = await engine.store.verify_store()
+        msg = view.message if ok else f"TAMPERED: {problems[0]} (see `interlock audit --verify`)"
         data = {
             "version": __version__,
             "config": engine.config.source,
@@ -383,18 +420,20 @@ def cmd_status(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(data, indent=2))
             return 0
-        console.print(f"interlock {__version__} · config: {data['config']} · store: {data['store']}")
+        console.print(
+            f"interlock {__version__} · config: {safe(data['config'])} · store: {safe(data['store'])}"
+        )
         for n, t in engine.config.targets.items():
             console.print(
-                f"  target {n}: {t.kind}{' (PLAYGROUND)' if t.playground else ''}{' (production)' if t.production and not t.playground else ''}"
+                f"  target {safe(n)}: {safe(t.kind)}{' (PLAYGROUND)' if t.playground else ''}{' (production)' if t.production and not t.playground else ''}"
             )
         if freeze:
             console.print(
-                f"[bold red]FROZEN[/] by {freeze.get('by')} at {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(freeze.get('at', 0)))} UTC: {freeze.get('reason')}"
+                f"[bold red]FROZEN[/] by {safe(freeze.get('by'))} at {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(freeze.get('at', 0)))} UTC: {safe(freeze.get('reason'))}"
             )
         else:
             console.print("Not frozen.")
-        console.print(f"{len(pending)} pending plan(s). {msg}.")
+        console.print(f"{len(pending)} pending plan(s). {safe(msg)}.")
         return 0
 
     return run_with_engine(args, go)
@@ -403,11 +442,17 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_audit(args: argparse.Namespace) -> int:
     async def go(engine: Engine) -> int:
         if args.verify:
-            ok, msg, n = await engine.store.verify_audit()
+            ok, problems, view = await engine.store.verify_store()
+            msg = view.message if ok else problems[0]
             if args.json:
-                print(json.dumps({"ok": ok, "message": msg, "events": n}))
+                print(json.dumps({"ok": ok, "message": msg, "events": view.events, "problems": problems}))
+            elif ok:
+                console.print(
+                    f"[green]OK[/] {safe(view.message)}; every plan, approval and the kill switch agree with it"
+                )
             else:
-                console.print(("[green]OK[/] " if ok else "[bold red]TAMPERED[/] ") + msg)
+                for problem in problems:
+                    console.print(f"[bold red]TAMPERED[/] {safe(problem)}")
             return 0 if ok else 1
         events = await engine.store.audit_events(args.limit, args.plan)
         if args.json:
@@ -415,7 +460,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
             return 0
         table = Table("#", "at (UTC)", "actor", "event", "plan", "detail", box=None)
         for row in audit_table_rows(events):
-            table.add_row(*row)
+            table.add_row(*row)  # cells come visible and markup-escaped
         console.print(table)
         return 0
 
@@ -443,8 +488,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_scopes(args: argparse.Namespace) -> int:
     """`interlock scopes explain|lint`: reads the config (and, for lint, the audit history); changes nothing."""
-    from rich.markup import escape
-
     from . import scopes
 
     cfg = load_config(args.config)
@@ -452,23 +495,25 @@ def cmd_scopes(args: argparse.Namespace) -> int:
         if args.target:
             cfg.target(args.target)  # unknown target: a ConfigError that names the known ones
         data = scopes.explain(cfg, args.target, anyio.run(scopes.read_freeze, cfg))
-        out = console if sys.stdout.isatty() else Console(highlight=False, width=220)
+        out = console if sys.stdout.isatty() else Console(highlight=False, emoji=False, width=220)
         if args.json:
             print(json.dumps(data, indent=2))
             return 0
-        out.print(f"Scopes from {data['config']} (changes take effect when interlock restarts).")
+        out.print(f"Scopes from {safe(data['config'])} (changes take effect when interlock restarts).")
         if data["frozen"]:
-            out.print(f"[bold red]FROZEN[/] by {data['frozen'].get('by')}: nothing is planned or applied.")
+            out.print(
+                f"[bold red]FROZEN[/] by {safe(data['frozen'].get('by'))}: nothing is planned or applied."
+            )
         for name, t in data["targets"].items():
             flags = [t["kind"]]
             flags += ["PLAYGROUND"] if t["playground"] else ["production"] if t["production"] else []
             flags += ["READ-ONLY"] if t["read_only"] else []
-            out.rule(f"target {name} ({', '.join(flags)})")
-            out.print(f"limits: {escape(scopes.limits_text(t))}", soft_wrap=True)
+            out.rule(Text(visible(f"target {name} ({', '.join(flags)})")))
+            out.print(f"limits: {safe(scopes.limits_text(t))}", soft_wrap=True)
             for line in t["escalations"]:
-                out.print(f"escalation: {escape(line)}", soft_wrap=True)
+                out.print(f"escalation: {safe(line)}", soft_wrap=True)
             for h in t["hidden_tools"]:
-                out.print(f"[dim]hidden: {h['tool']} ({escape(h['rule'])})[/]", soft_wrap=True)
+                out.print(f"[dim]hidden: {safe(h['tool'])} ({safe(h['rule'])})[/]", soft_wrap=True)
             if not t["rows"]:
                 out.print("[dim](no tools for this kind of target are registered in this build)[/]")
                 continue
@@ -476,12 +521,12 @@ def cmd_scopes(args: argparse.Namespace) -> int:
             for row in scopes.grouped_rows(t["rows"]):
                 decision = (
                     "[green]allowed[/]" if row["allowed"] else "[red]denied[/]"
-                ) + f" · {escape(row['rule'])}"
+                ) + f" · {safe(row['rule'])}"
                 approvals = (
-                    f"{row['approvals']} · {escape(row['approval_rule'])}" if row["approval_rule"] else ""
+                    f"{row['approvals']} · {safe(row['approval_rule'])}" if row["approval_rule"] else ""
                 )
                 table.add_row(
-                    escape(row["resource"]), row["action"], decision, approvals, ", ".join(row["tools"])
+                    safe(row["resource"]), row["action"], decision, approvals, ", ".join(row["tools"])
                 )
             out.print(table)
         return 0
@@ -495,15 +540,15 @@ def cmd_scopes(args: argparse.Namespace) -> int:
         for f in findings:
             colour = "red" if f.severity == "error" else "yellow"
             console.print(
-                f"[{colour}]{f.severity}[/] {f.code} · {escape(f.key)}: {escape(f.message)}", soft_wrap=True
+                f"[{colour}]{f.severity}[/] {f.code} · {safe(f.key)}: {safe(f.message)}", soft_wrap=True
             )
-            console.print(f"    fix: {escape(f.fix)}", soft_wrap=True)
+            console.print(f"    fix: {safe(f.fix)}", soft_wrap=True)
         for note in notes:
-            console.print(f"[dim]note: {escape(note)}[/]", soft_wrap=True)
+            console.print(f"[dim]note: {safe(note)}[/]", soft_wrap=True)
         console.print(
             "[green]No problems found.[/]"
             if not findings
-            else f"{len(findings)} problem(s) in {escape(cfg.source)}."
+            else f"{len(findings)} problem(s) in {safe(cfg.source)}."
         )
     return 0 if not findings else 1
 
@@ -517,6 +562,17 @@ def cmd_connect(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------- parser
+
+
+def plan_id(text: str) -> int:
+    """A plan id: a whole number from 1 to 2^63-1 (SQLite's integers), never an overflow."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a plan id (a whole number, e.g. 7)") from None
+    if not 1 <= value <= MAX_PLAN_ID:
+        raise argparse.ArgumentTypeError(f"{text} is not a plan id: plan ids run from 1 to {MAX_PLAN_ID}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -561,22 +617,22 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(fn=cmd_plans)
 
     s = sub.add_parser("show", parents=[common], help="show a plan's diff")
-    s.add_argument("id", type=int)
+    s.add_argument("id", type=plan_id, help="the plan id")
     s.add_argument("--json", action="store_true")
     s.set_defaults(fn=cmd_show)
 
     s = sub.add_parser("approve", parents=[common], help="approve a plan (interactive; needs a terminal)")
-    s.add_argument("id", type=int)
+    s.add_argument("id", type=plan_id, help="the plan id")
     s.add_argument("--comment", default="")
     s.set_defaults(fn=cmd_approve)
 
     s = sub.add_parser("reject", parents=[common], help="reject a plan")
-    s.add_argument("id", type=int)
+    s.add_argument("id", type=plan_id, help="the plan id")
     s.add_argument("--comment", default="")
     s.set_defaults(fn=cmd_reject)
 
     s = sub.add_parser("apply", parents=[common], help="apply an approved plan")
-    s.add_argument("id", type=int)
+    s.add_argument("id", type=plan_id, help="the plan id")
     s.set_defaults(fn=cmd_apply)
 
     s = sub.add_parser(
@@ -598,7 +654,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--verify", action="store_true", help="check the hash chain; exit 1 if it was tampered with"
     )
     s.add_argument("--limit", type=int, default=None)
-    s.add_argument("--plan", type=int, default=None, help="only events of this plan")
+    s.add_argument("--plan", type=plan_id, default=None, help="only events of this plan")
     s.set_defaults(fn=cmd_audit)
 
     s = sub.add_parser(
@@ -633,9 +689,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def print_error(exc: InterlockError) -> None:
-    err_console.print(f"[bold red]error:[/] {exc.message}", soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {safe(exc.message)}", soft_wrap=True)
     if exc.hint:
-        err_console.print(f"[dim]hint:[/] {exc.hint}", soft_wrap=True)
+        err_console.print(f"[dim]hint:[/] {safe(exc.hint)}", soft_wrap=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -663,7 +719,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # the last line of defence: no traceback unless --debug
         if args.debug:
             traceback.print_exc()
-        err_console.print(f"[bold red]error:[/] unexpected failure: {exc!r}")
+        err_console.print(f"[bold red]error:[/] unexpected failure: {safe(repr(exc))}")
         err_console.print("[dim]hint:[/] run again with --debug for the traceback, and report it")
         return 1
 

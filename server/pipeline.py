@@ -15,6 +15,7 @@ from typing import Any
 import anyio
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
+from pydantic import ValidationError
 
 from sandbox.aws import MotoSandbox, SandboxError, boto3_session
 from sandbox.base import Rehearsal
@@ -37,7 +38,7 @@ from .errors import (
     UsageError,
 )
 from .plans import Plan, Status
-from .store import Store
+from .store import ChainPlan, ChainView, Store
 
 FREEZE_KEY = "freeze"
 EMULATOR_CREDENTIALS = {
@@ -167,7 +168,7 @@ class Engine:
     # ------------------------------------------------------------ kill switch
 
     async def check_frozen(self) -> None:
-        freeze = await self.store.get_setting(FREEZE_KEY)
+        freeze = await self.store.chain_frozen()
         if freeze:
             raise policy.frozen_error(freeze)
 
@@ -205,8 +206,22 @@ class Engine:
 
     # ------------------------------------------------------------ reads
 
+    async def canonical(self, spec: ToolSpec, args: Any, name: str, target: TargetConfig) -> Any:
+        """The call with every resource named canonically (a container ID becomes its name), so that
+        policy decides on the one address a resource has (DESIGN.md §2)."""
+        if spec.canonical is None:
+            return args
+        client = self.production_client(name, target, spec.service)
+        try:
+            return await anyio.to_thread.run_sync(spec.canonical, client, args)
+        except InterlockError:
+            raise
+        except Exception as exc:
+            raise describe_client_error(exc, self.where(name, target)) from exc
+
     async def read(self, spec: ToolSpec, args: Any, target_name: str | None) -> dict[str, Any]:
         name, target = self.config.target(target_name)
+        args = await self.canonical(spec, args, name, target)
         try:
             policy.check_call(self.config, name, target, spec, args)
         except ScopeDenied as exc:
@@ -252,7 +267,9 @@ class Engine:
                 client = lease.client(spec.service, target.region)
                 t0 = time.perf_counter()
                 try:
-                    output = await anyio.to_thread.run_sync(spec.execute, client, args)
+                    output = await anyio.to_thread.run_sync(
+                        spec.execute, client, args, fp.resolve(baseline.states)
+                    )
                 except ClientError as exc:
                     code = exc.response.get("Error", {}).get("Code", "")
                     if code in ("NotImplemented", "InternalError") or exc.response.get(
@@ -289,8 +306,13 @@ class Engine:
     async def plan(self, spec: ToolSpec, args: Any, reason: str, target_name: str | None) -> Plan:
         if not reason or not reason.strip():
             raise UsageError("reason is empty", "say why this change is needed; the approver reads it")
-        freeze = await self.store.get_setting(FREEZE_KEY)
+        freeze = await self.store.chain_frozen()
         name, target = self.config.target(target_name)
+        if freeze:
+            exc = policy.frozen_error(freeze)
+            await self.audit_denial(exc, name, spec.name, args, self.actor)
+            raise exc
+        args = await self.canonical(spec, args, name, target)
         try:
             policy.check_call(self.config, name, target, spec, args, frozen=freeze)
         except (ScopeDenied, Frozen) as exc:
@@ -380,93 +402,79 @@ class Engine:
         return plan
 
     async def counted_approvers(self, plan: Plan, current_hash: str | None = None) -> list[str]:
-        """Distinct approvers whose approval is bound to the plan's current hash."""
-        current = current_hash or plan.compute_hash()
-        rows = await self.store.approvals(plan.id)
-        return sorted(
-            {r["approver"] for r in rows if r["decision"] == "approve" and r["plan_hash"] == current}
-        )
+        """Distinct approvers the audit chain recorded for the plan, bound to the hash the chain
+        recorded when it was made (never the approvals table: it is a projection)."""
+        chain = await self.store.chain_plan(plan.id)
+        if chain.created_hash is None or (current_hash or plan.compute_hash()) != chain.created_hash:
+            return []
+        return chain.approvers(chain.created_hash)
 
     async def apply(self, plan_id: int, actor: str) -> Plan:
-        await self.check_frozen()
-        plan = await self.store.get_plan(plan_id)
-        plan = await self.expire_if_due(plan, actor)
-        if plan.status is Status.PENDING:
-            n = len(await self.counted_approvers(plan))
-            raise NotApproved(
-                f"plan {plan.id} is not approved yet ({n} of {plan.required_approvals} approvals)",
-                f"a human must run `interlock approve {plan.id}` in a terminal; then apply again",
-            )
-        if plan.status is not Status.APPROVED:
-            raise PlanStateError(
-                f"plan {plan.id} is {plan.status.value} and cannot be applied", next_step(plan)
-            )
-        spec = self.specs.get(plan.tool)
-        if spec is None:
-            raise PlanRefused(
-                f"plan {plan.id} uses tool {plan.tool}, which this server does not have",
-                "apply it from a server that has it",
-            )
-        current_hash = plan.compute_hash()
-        if current_hash != plan.plan_hash:
-            await self.store.audit(
-                actor, "plan.tampered", {"stored_hash": plan.plan_hash}, plan.id, plan.target
-            )
-            raise PlanTampered(
-                f"plan {plan.id} was modified after it was made (its hash no longer matches)",
-                f"no approval counts for it; call {plan.tool} again to make a new plan and have it approved",
-            )
-        if plan.target in self.config.targets:  # an unknown target fails in _apply_approved, audited there
-            target = self.config.targets[plan.target]
-            used = (
-                await self.store.changes_applied_since(plan.target, time.time() - policy.HOUR)
-                if target.scopes.limits.changes_per_hour
-                else 0
-            )
-            try:
-                policy.check_apply(self.config, plan.target, target, spec, plan, used)
-            except ScopeDenied as exc:
-                await self.audit_denial(exc, plan.target, spec.name, plan.args, actor, plan.id)
-                raise
-        approvers = await self.counted_approvers(plan, current_hash)
-        if len(approvers) < plan.required_approvals:
-            raise NotApproved(
-                f"plan {plan.id} has {len(approvers)} valid approval(s) of {plan.required_approvals} "
-                "(approvals made before the plan was edited do not count)",
-                f"have it approved again with `interlock approve {plan.id}`, or make a new plan",
-            )
+        """Apply a plan: the requirements below, in order, then exactly the stored call."""
+        plan = await self.expire_if_due(await self.store.get_plan(plan_id), actor)
+        ctx = ApplyCheck(plan=plan, view=await self.store.read_chain())
+        for name, requirement in APPLY_REQUIREMENTS:
+            failure = await requirement(self, ctx)
+            if failure is not None:
+                await self._audit_apply_refusal(ctx, name, failure, actor)
+                raise failure
+        assert ctx.spec is not None and ctx.args is not None
+        n_changes = sum(1 for c in plan.changes if c["action"] != "no-op")
         if not await self.store.transition(
-            plan.id, [Status.APPROVED], Status.APPLYING, actor, "plan.applying", {"approvers": approvers}
+            plan.id,
+            [Status.APPROVED],
+            Status.APPLYING,
+            actor,
+            "plan.applying",
+            {"approvers": ctx.approvers, "changes": n_changes},
         ):
             current = await self.store.get_plan(plan.id)
             raise PlanStateError(
-                f"plan {plan.id} is already {current.status.value}: another apply got there first",
+                f"plan {plan.id} is already {current.status.value}: another apply got there first, "
+                "or it was applied before",
                 "check it with get_plan; nothing was applied twice",
             )
-        done = await self._apply_approved(spec, plan, actor)
-        if done.status in (Status.APPLIED, Status.DIVERGED):
-            await self.store.record_applied_actions(done)  # what is applied here is no longer novel
-        return done
-
-    async def _apply_approved(self, spec: ToolSpec, plan: Plan, actor: str) -> Plan:
         try:
-            name, target = self.config.target(plan.target)
-        except InterlockError as exc:
-            await self.store.transition(
-                plan.id, [Status.APPLYING], Status.FAILED, actor, "plan.failed", {"error": exc.message}
-            )
+            return await self._apply_approved(ctx.spec, plan, ctx.args, actor)
+        except BaseException as exc:
+            # Every way out of `applying` ends in a status that says what happened.
+            with anyio.CancelScope(shield=True):
+                current = await self.store.get_plan(plan.id)
+                if current.status is Status.APPLYING:
+                    why = exc.message if isinstance(exc, InterlockError) else f"{type(exc).__name__}: {exc}"
+                    await self.store.transition(
+                        plan.id,
+                        [Status.APPLYING],
+                        Status.FAILED,
+                        actor,
+                        "plan.failed",
+                        {"error": why},
+                        outcome={"error": why},
+                    )
             raise
+
+    async def _audit_apply_refusal(self, ctx: ApplyCheck, name: str, exc: InterlockError, actor: str) -> None:
+        plan = ctx.plan
+        if isinstance(exc, PlanTampered):
+            await self.store.audit(
+                actor,
+                "plan.tampered",
+                {"requirement": name, "error": exc.message, "stored_hash": plan.plan_hash},
+                plan.id,
+                plan.target,
+            )
+        elif isinstance(exc, (ScopeDenied, Frozen)):
+            await self.audit_denial(exc, plan.target, plan.tool, plan.args, actor, plan.id)
+
+    async def _apply_approved(self, spec: ToolSpec, plan: Plan, args: Any, actor: str) -> Plan:
+        name, target = self.config.target(plan.target)
         where = self.where(name, target)
         fp = Footprint.from_dict(plan.footprint)
-        args = spec.args.model_validate(plan.args)
-        try:
-            client = self.production_client(name, target, spec.service)
-            current = await self.snapshot(spec, client, fp, where)
-        except InterlockError as exc:
-            await self.store.transition(
-                plan.id, [Status.APPLYING], Status.FAILED, actor, "plan.failed", {"error": exc.message}
-            )
-            raise
+        # Apply acts on the resources the plan lists: a prefix was resolved once, against the
+        # baseline the approver saw, and is never listed again (DESIGN.md §3, rule 8).
+        resolved = fp.resolve(plan.baseline)
+        client = self.production_client(name, target, spec.service)
+        current = await self.snapshot(spec, client, fp, where)
         if current.fingerprint(spec.volatile) != plan.baseline_fingerprint:
             changed = _changed_addresses(plan.baseline, current.states, spec.volatile)
             what = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
@@ -479,13 +487,24 @@ class Engine:
                 {"changed": changed[:100]},
                 outcome={"changed": changed[:100]},
             )
+            if not what:
+                what = (
+                    "what holds the resources changed: e.g. a container deleted and created again under the "
+                    "same name, or the bucket of the objects"
+                )
             raise PlanStale(
-                f"plan {plan.id} is stale: production changed after it was planned ({what or 'the footprint changed'})",
+                f"plan {plan.id} is stale: production changed after it was planned ({what})",
                 f"nothing was applied; call {plan.tool} again to plan anew",
             )
+        changed_elsewhere: Callable[[], list[str]] | None = None
+        if spec.watch is not None:
+            try:
+                changed_elsewhere = await anyio.to_thread.run_sync(spec.watch, client, fp)
+            except Exception as exc:
+                raise describe_client_error(exc, where) from exc
         try:
             assert spec.execute is not None
-            output = await anyio.to_thread.run_sync(spec.execute, client, args)
+            output = await anyio.to_thread.run_sync(spec.execute, client, args, resolved)
         except Exception as exc:
             err = exc if isinstance(exc, InterlockError) else describe_client_error(exc, where)
             await self.store.transition(
@@ -500,8 +519,24 @@ class Engine:
             raise BackendError(
                 f"applying plan {plan.id} failed: {err.message}", "check production; re-plan before retrying"
             ) from exc
+        applied = {
+            "tool": plan.tool,
+            "actions": sorted(
+                {(c["action"], c.get("kind") or "") for c in plan.changes if c["action"] != "no-op"}
+            ),
+        }
         try:
             after = await self.snapshot(spec, client, fp, where)
+            elsewhere = (
+                sorted(a for a in await anyio.to_thread.run_sync(changed_elsewhere) if not fp.covers(a))
+                if changed_elsewhere is not None
+                else []
+            )
+            # A command or a file write is the agent's: whatever it changed that the plan did not list
+            # makes the plan diverged. A start or restart runs the container's own processes, whose
+            # writes are reported but are not the call's doing.
+            unplanned = elsewhere if spec.widens else []
+            also_changed = [] if spec.widens else elsewhere
         except InterlockError as exc:
             await self.store.transition(
                 plan.id,
@@ -509,31 +544,49 @@ class Engine:
                 Status.DIVERGED,
                 actor,
                 "plan.diverged",
-                {"error": exc.message},
+                {"error": exc.message, **applied},
                 outcome={"error": f"could not verify: {exc.message}"},
             )
             return await self.store.get_plan(plan.id)
-        expected = plan.expected_after()
-        mismatched = _changed_addresses(expected, after.states, spec.volatile)
-        if mismatched:
+        except Exception as exc:
+            err = describe_client_error(exc, where)
             await self.store.transition(
                 plan.id,
                 [Status.APPLYING],
                 Status.DIVERGED,
                 actor,
                 "plan.diverged",
-                {"mismatched": mismatched[:100]},
-                outcome={"output": output or {}, "mismatched": mismatched[:100]},
+                {"error": err.message, **applied},
+                outcome={"error": f"could not verify: {err.message}"},
+            )
+            return await self.store.get_plan(plan.id)
+        expected = plan.expected_after()
+        mismatched = _changed_addresses(expected, after.states, spec.volatile)
+        if mismatched or unplanned:
+            outcome: dict[str, Any] = {"output": output or {}, "mismatched": mismatched[:100]}
+            if unplanned:
+                outcome["unplanned"] = unplanned[:100]
+            await self.store.transition(
+                plan.id,
+                [Status.APPLYING],
+                Status.DIVERGED,
+                actor,
+                "plan.diverged",
+                {"mismatched": mismatched[:100], "unplanned": unplanned[:100], **applied},
+                outcome=outcome,
             )
         else:
+            done: dict[str, Any] = {"output": output or {}, "verified": True}
+            if also_changed:
+                done["changed_by_the_container"] = also_changed[:100]
             await self.store.transition(
                 plan.id,
                 [Status.APPLYING],
                 Status.APPLIED,
                 actor,
                 "plan.applied",
-                {"verified": True},
-                outcome={"output": output or {}, "verified": True},
+                {"verified": True, **applied},
+                outcome=done,
             )
         return await self.store.get_plan(plan.id)
 
@@ -548,7 +601,7 @@ class Engine:
         deadline = time.monotonic() + max(0.0, wait_seconds)
         plan = await self.expire_if_due(await self.store.get_plan(plan_id), "interlock")
         while plan.status is Status.PENDING and time.monotonic() < deadline:
-            if await self.store.get_setting(FREEZE_KEY):
+            if await self.store.chain_frozen():
                 break
             if progress is not None:
                 waited = wait_seconds - (deadline - time.monotonic())
@@ -556,6 +609,195 @@ class Engine:
             await anyio.sleep(min(0.25, max(0.0, deadline - time.monotonic())))
             plan = await self.expire_if_due(await self.store.get_plan(plan_id), "interlock")
         return plan
+
+
+# ---------------------------------------------------------------- apply requirements
+#
+# Atlantis' shape (STYLE.md §3): an ordered list of named checks, each returning the refusal or
+# None; side effects (audit events) come after the list, the write after that. What decides is
+# the verified audit chain (DESIGN.md §3, rule 10), the stored plan and the config interlock runs
+# with now — never a row taken on trust, and never anything the agent sends.
+
+
+@dataclass
+class ApplyCheck:
+    plan: Plan
+    view: ChainView
+    chain: ChainPlan | None = None
+    spec: ToolSpec | None = None
+    args: Any = None
+    approvers: list[str] = field(default_factory=list)
+
+
+def _tampered(plan: Plan, what: str) -> PlanTampered:
+    return PlanTampered(
+        f"plan {plan.id} was tampered with in the store: {what}",
+        "nothing was applied and no approval counts for it; run `interlock audit --verify`, "
+        f"then call {plan.tool} again to make a new plan and have it approved",
+    )
+
+
+async def _req_not_frozen(engine: Engine, c: ApplyCheck) -> InterlockError | None:
+    row = await engine.store.get_setting(FREEZE_KEY)
+    freeze = c.view.frozen or row
+    return policy.frozen_error(freeze) if freeze else None
+
+
+async def _req_chain_intact(engine: Engine, c: ApplyCheck) -> InterlockError | None:
+    if c.view.ok:
+        return None
+    return PlanTampered(
+        f"the audit chain is broken ({c.view.message}), so no approval in it can be trusted",
+        "nothing was applied; nothing is applied from this store until it is repaired or replaced — "
+        "run `interlock audit --verify`",
+    )
+
+
+async def _req_rows_match_chain(engine: Engine, c: ApplyCheck) -> InterlockError | None:
+    c.chain = c.view.plans.get(c.plan.id, ChainPlan(c.plan.id))
+    problems = await engine.store.projection_problems(c.plan, c.chain)
+    return _tampered(c.plan, "; ".join(problems)) if problems else None
+
+
+async def _req_applies_once(engine: Engine, c: ApplyCheck) -> InterlockError | None:
+    assert c.chain is not None
+    if c.chain.applying_event is None:
+        return None
+    return PlanStateError(
+        f"plan {c.plan.id} was applied before (audit event {c.chain.applying_event}); a plan applies at most once",
+        f"call {c.plan.tool} again to make a new plan if the change is needed again",
+    )
+
+
+async def _req_approved(engine: Engine, c: ApplyCheck) -> InterlockError | None:
+    assert c.chain is not None and c.chain.created_hash is not None
+    c.approvers = c.chain.approvers(c.chain.created_hash)
+    status = c.chain.status
+    if status is Status.PENDING:
+        return NotApproved(
+            f"plan {c.plan.id} is not approved yet ({len(c.approvers)} of {c.plan.required_approvals} approvals)",
+            f"a human must run `interlock approve {c.plan.id}` in a terminal; then apply again",
+        )
+    if status is not Status.APPROVED:
+        return PlanStateError(
+            f"plan {c.plan.id} is {status.value if status else 'unknown'} and cannot be applied",
+            next_step(c.plan),
+        )
+    if c.chain.rejected_by():
+        return _tampered(
+            c.plan, f"it is approved but the chain records a rejection by {c.chain.rejected_by()[0]}"
+        )
+    if len(c.approvers) < c.plan.required_approvals and c.plan.required_approvals > 0:
+        return NotApproved(
+            f"plan {c.plan.id} has {len(c.approvers)} valid approval(s) of {c.plan.required_approvals} "
+            "(approvals not bound to the plan's recorded hash do not count)",
+            f"have it approved again with `interlock approve {c.plan.id}`, or make a new plan",
+        )
+    return None
+
+
+async def _req_tool_known(engine: Engine, c: ApplyCheck) -> InterlockError | None:
+    c.spec = engine.specs.get(c.plan.tool)
+    if c.spec is not None and not c.spec.read_only:
+        return None
+    return PlanRefused(
+        f"plan {c.plan.id} uses tool {c.plan.tool}, which this server does not have as a write tool",
+        "apply it from a server that has it",
+    )
+
+
+async def _req_target_known(engine: Engine, c: ApplyCheck) -> InterlockError | None:
+    if (
+        c.plan.target in engine.config.targets
+        and engine.config.targets[c.plan.target].kind == c.plan.target_kind
+    ):
+        return None
+    return PlanRefused(
+        f"plan {c.plan.id} is for target {c.plan.target!r} ({c.plan.target_kind}), which this server does not serve",
+        "apply it from the server whose config has that target",
+    )
+
+
+async def _req_args_valid(engine: Engine, c: ApplyCheck) -> InterlockError | None:
+    assert c.spec is not None
+    try:
+        c.args = c.spec.args.model_validate(c.plan.args)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "arguments"
+        return PlanRefused(
+            f"plan {c.plan.id}'s stored arguments no longer validate ({where}: {first['msg']})",
+            f"nothing was applied; call {c.plan.tool} again to make a new plan",
+        )
+    return None
+
+
+async def _req_args_match_plan(engine: Engine, c: ApplyCheck) -> InterlockError | None:
+    """The stored arguments, the stored footprint and the stored changes describe the same resources."""
+    assert c.spec is not None and c.spec.footprint is not None
+    name, target = engine.config.target(c.plan.target)
+    canonical = await engine.canonical(c.spec, c.args, name, target)
+    if canonical != c.args:
+        return _tampered(c.plan, "its arguments name a resource by another name than its canonical one")
+    derived = c.spec.footprint(c.args)
+    stored = Footprint.from_dict(c.plan.footprint)
+    same = (
+        derived.within(stored) and stored.containers == derived.containers
+        if c.spec.widens
+        else derived == stored
+    )
+    if not same:
+        return _tampered(
+            c.plan,
+            f"its arguments touch {', '.join(derived.patterns()[:5]) or 'nothing'}, "
+            f"which is not what its footprint lists ({', '.join(stored.patterns()[:5]) or 'nothing'})",
+        )
+    outside = [ch["address"] for ch in c.plan.changes if not stored.covers(ch["address"])]
+    if outside:
+        return _tampered(
+            c.plan, f"its changes name {', '.join(outside[:5])}, which its arguments do not touch"
+        )
+    return None
+
+
+async def _req_in_scope(engine: Engine, c: ApplyCheck) -> InterlockError | None:
+    """Steps 2-5 on what the stored arguments can touch and on the stored changes, and the budget,
+    under the config interlock runs with now."""
+    assert c.spec is not None
+    name, target = engine.config.target(c.plan.target)
+    try:
+        policy.check_call(engine.config, name, target, c.spec, c.args)
+        used = (
+            await engine.store.changes_applied_since(name, time.time() - policy.HOUR)
+            if target.scopes.limits.changes_per_hour
+            else 0
+        )
+        policy.check_apply(engine.config, name, target, c.spec, c.plan, used)
+    except ScopeDenied as exc:
+        return exc
+    return None
+
+
+async def _req_not_expired(engine: Engine, c: ApplyCheck) -> InterlockError | None:
+    if time.time() <= c.plan.expires_at:
+        return None
+    return PlanStateError(f"plan {c.plan.id} expired", f"call {c.plan.tool} again to make a new plan")
+
+
+Requirement = Callable[[Engine, ApplyCheck], Awaitable[InterlockError | None]]
+APPLY_REQUIREMENTS: list[tuple[str, Requirement]] = [
+    ("not frozen", _req_not_frozen),
+    ("audit chain intact", _req_chain_intact),
+    ("rows match the chain", _req_rows_match_chain),
+    ("applies once", _req_applies_once),
+    ("approved", _req_approved),
+    ("tool known", _req_tool_known),
+    ("target known", _req_target_known),
+    ("arguments valid", _req_args_valid),
+    ("arguments match the plan", _req_args_match_plan),
+    ("in scope", _req_in_scope),
+    ("not expired", _req_not_expired),
+]
 
 
 def _short_args(args: Any) -> Any:

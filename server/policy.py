@@ -54,6 +54,7 @@ from tools.spec import ToolSpec
 
 from .config import Config, TargetConfig
 from .errors import Frozen, ScopeDenied
+from .textsafety import suspicious, visible
 
 BULK_CHANGES = 100
 HOUR = 3600.0
@@ -408,13 +409,15 @@ def evaluate_plan(
     if len(actions) > BULK_CHANGES:
         risk.append("bulk")
         notes.append(f"{len(actions)} changes in one plan")
-    if any(
-        c["kind"] == "s3.bucket"
-        and c["action"] == "update"
-        and (c.get("before") or {}).get("policy") != (c.get("after") or {}).get("policy")
-        for c in changes
-    ):
-        risk.append("access-policy")
+    if spec.risks is not None:  # what the toolset reads from its own diff (a public bucket policy)
+        for flag, note in spec.risks(changes):
+            risk.append(flag)
+            if flag not in ("access-policy",):
+                notes.append(f"{flag}: {note}")
+    odd = _suspicious_names(changes)
+    if odd:
+        risk.append("confusable-name")
+        notes += [f"confusable-name: {n}" for n in odd[:10]]
     if plan.detail == "listing":
         risk.append("listing-detail")
         notes.append(
@@ -521,6 +524,17 @@ def evaluate_plan(
         approval_rule=rule,
         allowed_by=list(dict.fromkeys(allowed_by)),
     )
+
+
+def _suspicious_names(changes: list[dict[str, Any]]) -> list[str]:
+    """Addresses with invisible, control or mixed-script characters: a name that reads as one
+    resource and is another (``cost-rеports`` with a Cyrillic е) is shown to the approver as such."""
+    out = []
+    for c in changes:
+        why = suspicious(c["address"])
+        if why:
+            out.append(f"{visible(c['address'])} {why}")
+    return out
 
 
 def _budget_denied(tool: str, target_name: str, key: str, budget: int, used: int, n: int) -> Denied:

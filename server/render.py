@@ -1,25 +1,49 @@
 """One rendering of a plan, for the terminal (coloured like a terraform plan) and for the agent (plain).
 
 Both come from ``plan_lines``, so the approver and the agent read the same thing.
+
+Two rules hold for every line (DESIGN.md §3 rule 9):
+
+- Every string the agent controls (reason, arguments, addresses, notes, attribute values, text
+  diffs, rehearsal output, outcome, audit details, approver names and comments) goes through
+  ``textsafety.visible``/``visible_lines``/``visible_json``: no raw control, format or invisible
+  character reaches the terminal, and no line can be overwritten or hidden.
+- Nothing that decides an approval is truncated: the arguments, attribute values (policy
+  documents, env maps, tags), created resources' attributes, rehearsal output and outcome are
+  shown whole, over several lines when long. The one-line summary after an address may be
+  short, but whatever it leaves out is listed in full beneath it. Only ``max_changes`` pages
+  the list of changes, for the agent's text; the approver's screen shows every change.
 """
 
 from __future__ import annotations
 
-import json
+import difflib
 import time
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.text import Text
 
 from .plans import Plan
+from .textsafety import suspicious, visible, visible_json, visible_lines
 
 STYLE = {"create": "green", "update": "yellow", "delete": "red", "replace": "magenta", "no-op": "dim"}
 SYMBOL = {"create": "+", "update": "~", "delete": "-", "replace": "-/+", "no-op": " "}
 
+# A value whose one-line JSON is longer than this is shown over several lines.
+INLINE_MAX = 60
+# Arguments or output whose one-line JSON is longer than this get one line per field.
+BLOCK_INLINE_MAX = 100
+# Attributes never compared (volatile, or display-only).
+SKIPPED_ATTRIBUTES = ("last_modified", "created", "detail")
+_ABSENT = object()
+Line = tuple[str, str]
+
 
 def _short(value: Any, limit: int = 80) -> str:
-    s = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+    """A visible, possibly cut, one-line rendering: only for summaries whose full value is shown elsewhere."""
+    s = visible(value) if isinstance(value, str) else visible_json(value)
     return s if len(s) <= limit else s[: limit - 1] + "…"
 
 
@@ -33,62 +57,166 @@ def _size(n: Any) -> str:
     return str(n)
 
 
-def _summary_of_state(state: dict[str, Any] | None) -> str:
+def _summary(state: dict[str, Any] | None) -> tuple[str, frozenset[str]]:
+    """The one-line summary of a state and the attributes it stands for (the rest are listed in full).
+
+    A hash prefix (sha256, ETag) stands for the hash: it identifies content, it hides no decision.
+    """
     if not state:
-        return ""
+        return "", frozenset()
     if "key" in state:
         bits = [_size(state.get("size"))]
         if state.get("sha256"):
-            bits.append("sha256 " + state["sha256"][:12])
+            bits.append("sha256 " + visible(str(state["sha256"]))[:12])
         elif state.get("etag"):
-            bits.append("etag " + str(state["etag"]).strip('"')[:12])
+            bits.append("etag " + visible(str(state["etag"])).strip('"')[:12])
         if state.get("content_type"):
-            bits.append(state["content_type"])
-        return ", ".join(bits)
+            bits.append(visible(str(state["content_type"])))
+        covered = {"key", "size", "sha256", "etag", "content_type", "last_modified", "detail"}
+        return ", ".join(bits), frozenset(covered)
     if "name" in state and "versioning" in state:
-        bits = [state.get("region", "")]
-        bits.append("versioning " + (state.get("versioning") or "off"))
+        bits = [visible(str(state.get("region") or ""))]
+        bits.append("versioning " + visible(str(state.get("versioning") or "off")))
         bits.append("policy" if state.get("policy") else "no policy")
         if state.get("tags"):
             bits.append(f"{len(state['tags'])} tag(s)")
-        return ", ".join(b for b in bits if b)
+        return ", ".join(b for b in bits if b), frozenset({"name", "region", "versioning", "created"})
     if "path" in state and "type" in state:  # a file in a container
-        bits = [str(state["type"]), str(state.get("mode") or "")]
+        bits = [visible(str(state["type"])), visible(str(state.get("mode") or ""))]
         if state.get("type") == "file":
-            bits += [_size(state.get("size")), "sha256 " + str(state.get("sha256") or "")[:12]]
+            bits += [_size(state.get("size")), "sha256 " + visible(str(state.get("sha256") or ""))[:12]]
         if state.get("target"):
-            bits.append("-> " + str(state["target"]))
-        return ", ".join(b for b in bits if b)
+            bits.append("-> " + visible(str(state["target"])))
+        return ", ".join(b for b in bits if b), frozenset(
+            {"path", "type", "mode", "size", "sha256", "target"}
+        )
     if "image_id" in state and "status" in state:  # a container
-        return f"{state.get('image')}, {state.get('status')}"
-    return ", ".join(f"{k}={_short(v, 30)}" for k, v in list(state.items())[:5])
+        covered = {"name", "image", "image_id", "status", "started_at", "finished_at", "pid", "exit_code"}
+        covered.add("restart_count")
+        return f"{_short(state.get('image'))}, {_short(state.get('status'))}", frozenset(covered)
+    return ", ".join(f"{visible(str(k))}={_short(v, 30)}" for k, v in list(state.items())[:5]), frozenset()
 
 
-def attribute_changes(before: dict[str, Any] | None, after: dict[str, Any] | None) -> list[str]:
-    if not before or not after:
-        return []
-    out = []
-    for k in sorted(set(before) | set(after)):
-        if k in ("last_modified", "created", "detail"):
+def _summary_of_state(state: dict[str, Any] | None) -> str:
+    return _summary(state)[0]
+
+
+def _json_lines(value: Any) -> list[str]:
+    """``value`` as visible JSON: one line when short, indented over several lines when long."""
+    compact = visible_json(value)
+    if len(compact) <= INLINE_MAX or not isinstance(value, dict | list):
+        return [compact]
+    return visible_json(value, indent=2).split("\n")
+
+
+def _value_change(key: str, before: Any, after: Any) -> list[Line]:
+    """``key: before → after`` when both are short; else a line diff of their full JSON beneath ``key:``.
+
+    ``before`` is ``_ABSENT`` for an attribute of a created or deleted resource: ``key: value``,
+    or ``key:`` and the value's lines beneath it.
+
+    Every line of both values is shown: common lines once (``  ``), the before side's own lines
+    with ``- ``, the after side's with ``+ ``.
+    """
+    b = [] if before is _ABSENT else _json_lines(before)
+    a = _json_lines(after)
+    name = visible(key)
+    if len(b) <= 1 and len(a) <= 1 and len((b or [""])[0]) + len((a or [""])[0]) <= 2 * INLINE_MAX:
+        if before is _ABSENT:
+            return [("", f"{name}: {a[0]}")]
+        return [("", f"{name}: {b[0]} → {a[0]}")]
+    out: list[Line] = [("", f"{name}:")]
+    if before is _ABSENT:
+        return out + [("", "    " + line) for line in a]
+    matcher = difflib.SequenceMatcher(a=b, b=a, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            out += [("dim", "    " + line) for line in b[i1:i2]]
             continue
-        if before.get(k) != after.get(k):
-            out.append(f"{k}: {_short(before.get(k), 60)} → {_short(after.get(k), 60)}")
+        out += [("red", "  - " + line) for line in b[i1:i2]]
+        out += [("green", "  + " + line) for line in a[j1:j2]]
     return out
 
 
+def _attribute_lines(before: dict[str, Any] | None, after: dict[str, Any] | None) -> list[list[Line]]:
+    if not before or not after:
+        return []
+    out = []
+    for k in sorted(set(before) | set(after), key=str):
+        if k in SKIPPED_ATTRIBUTES:
+            continue
+        if before.get(k) != after.get(k):
+            out.append(_value_change(str(k), before.get(k), after.get(k)))
+    return out
+
+
+def attribute_changes(before: dict[str, Any] | None, after: dict[str, Any] | None) -> list[str]:
+    """One entry per changed attribute, values in full; a long value's entry spans several lines."""
+    return ["\n".join(text for _, text in block) for block in _attribute_lines(before, after)]
+
+
+def _listed_attributes(
+    address: str, state: dict[str, Any] | None, covered: frozenset[str]
+) -> list[list[Line]]:
+    """The attributes of a created or deleted resource that its summary does not stand for, in full."""
+    out = []
+    for k, v in sorted((state or {}).items(), key=lambda kv: str(kv[0])):
+        if k in covered or k in SKIPPED_ATTRIBUTES or v in (None, "", {}, []):
+            continue
+        if isinstance(v, str) and address.endswith(v):
+            continue  # the name is the address's last part
+        out.append(_value_change(str(k), _ABSENT, v))
+    return out
+
+
+def _field_lines(key: str, value: Any, indent: str, text_blocks: bool) -> list[Line]:
+    """``key: value`` in full. With ``text_blocks``, multi-line strings are shown line by line behind ``│``."""
+    name = visible(key)
+    if text_blocks and isinstance(value, str) and "\n" in value.rstrip("\n"):
+        return [("", f"{indent}{name}:")] + [("", f"{indent}  │ {line}") for line in visible_lines(value)]
+    if text_blocks and isinstance(value, dict) and len(visible_json(value)) > BLOCK_INLINE_MAX:
+        out: list[Line] = [("", f"{indent}{name}:")]
+        for k, v in value.items():
+            out += _field_lines(str(k), v, indent + "  ", text_blocks)
+        return out
+    lines = _json_lines(value)
+    return [("", f"{indent}{name}: {lines[0]}")] + [("", f"{indent}{line}") for line in lines[1:]]
+
+
+def _block(label: str, value: Any, text_blocks: bool = False) -> list[Line]:
+    """``label: value`` on one line when short; else one line (or several) per field, nothing cut."""
+    compact = visible_json(value)
+    multiline_text = (
+        text_blocks
+        and isinstance(value, dict)
+        and any(isinstance(v, str) and "\n" in v.rstrip("\n") for v in value.values())
+    )
+    if len(compact) <= BLOCK_INLINE_MAX and not multiline_text:
+        return [("", f"{label}: {compact}")]
+    if isinstance(value, dict):
+        out: list[Line] = [("", f"{label}:")]
+        for k, v in value.items():
+            out += _field_lines(str(k), v, "  ", text_blocks)
+        return out
+    return [("", f"{label}:")] + [("", "  " + line) for line in visible_json(value, indent=2).split("\n")]
+
+
 def plan_lines(plan: Plan, max_changes: int | None = None) -> list[tuple[str, str]]:
-    """(style, text) lines."""
+    """(style, text) lines; every text is free of control characters (see the module docstring)."""
     lines: list[tuple[str, str]] = []
     label = "PLAYGROUND · " if plan.playground else ""
     lines.append(
-        ("bold", f"Plan {plan.id} · {label}target {plan.target} · {plan.tool} · {plan.status.value}")
+        (
+            "bold",
+            f"Plan {plan.id} · {label}target {visible(plan.target)} · {visible(plan.tool)} · {plan.status.value}",
+        )
     )
-    lines.append(("", f"Reason (from the agent): {plan.reason}"))
-    lines.append(("", f"Arguments: {_short(plan.args, 200)}"))
+    lines.append(("", f"Reason (from the agent): {visible(plan.reason)}"))
+    lines += _block("Arguments", plan.args)
     if plan.risk:
-        lines.append(("bold red", "Risk: " + ", ".join(plan.risk)))
+        lines.append(("bold red", "Risk: " + ", ".join(visible(str(r)) for r in plan.risk)))
     for note in plan.rehearsal.get("notes", []):
-        lines.append(("yellow", f"Note: {note}"))
+        lines.append(("yellow", f"Note: {visible(str(note))}"))
     remaining = plan.expires_at - time.time()
     exp = f"expires in {int(remaining // 60)}m" if remaining > 0 else "expired"
     lines.append(("", f"Needs {plan.required_approvals} distinct approval(s) · {exp}"))
@@ -97,17 +225,30 @@ def plan_lines(plan: Plan, max_changes: int | None = None) -> list[tuple[str, st
     shown = changes if max_changes is None else changes[:max_changes]
     for c in shown:
         action = c["action"]
-        sym = SYMBOL[action]
-        desc = _summary_of_state(c.get("after") if action == "create" else c.get("before"))
+        style = STYLE[action]
+        address = str(c["address"])
+        state = c.get("after") if action == "create" else c.get("before")
+        desc, covered = _summary(state)
         extra = f"  ({desc})" if desc else ""
-        lines.append((STYLE[action], f"  {sym:>3} {c['address']}{extra}"))
+        lines.append((style, f"  {SYMBOL[action]:>3} {visible(address)}{extra}"))
+        why = suspicious(address)
+        if why:
+            lines.append(("bold red", f"        ! this address {why}"))
         if c.get("note"):
-            lines.append((STYLE[action], f"        # {c['note']}"))
-        for attr in attribute_changes(c.get("before"), c.get("after")):
-            lines.append((STYLE[action], f"        ~ {attr}"))
-        for dl in (c.get("text_diff") or "").splitlines():
-            style = "green" if dl.startswith("+") else "red" if dl.startswith("-") else "dim"
-            lines.append((style, f"        {dl}"))
+            lines.append((style, f"        # {visible(str(c['note']))}"))
+        if action in ("create", "delete"):
+            blocks = _listed_attributes(address, state, covered)
+            mark = "+" if action == "create" else "-"
+        else:
+            blocks = _attribute_lines(c.get("before"), c.get("after"))
+            mark = "~"
+        for block in blocks:
+            first, *rest = block
+            lines.append((style, f"        {mark} {first[1]}"))
+            lines += [(s or style, f"          {text}") for s, text in rest]
+        for dl in visible_lines(str(c.get("text_diff") or "")):
+            dstyle = "green" if dl.startswith("+") else "red" if dl.startswith("-") else "dim"
+            lines.append((dstyle, f"        {dl}"))
     if len(shown) < len(changes):
         lines.append(
             ("dim", f"  … and {len(changes) - len(shown)} more change(s): `interlock show {plan.id}`")
@@ -124,9 +265,10 @@ def plan_lines(plan: Plan, max_changes: int | None = None) -> list[tuple[str, st
     )
     out = plan.rehearsal.get("output") or {}
     if out:
-        lines.append(("dim", f"Rehearsal output: {_short(out, 300)}"))
+        lines += [("dim", text) for _, text in _block("Rehearsal output", out, text_blocks=True)]
     if plan.outcome:
-        lines.append(("bold", f"Outcome: {_short(plan.outcome, 300)}"))
+        block = _block("Outcome", plan.outcome, text_blocks=True)
+        lines += [("bold", block[0][1])] + [("", text) for _, text in block[1:]]
     return lines
 
 
@@ -135,19 +277,23 @@ def plan_text(plan: Plan, max_changes: int | None = 200) -> str:
 
 
 def print_plan(console: Console, plan: Plan, max_changes: int | None = None) -> None:
+    """Every change, every argument and every value in full; long lines wrap, nothing is cropped."""
     for style, text in plan_lines(plan, max_changes):
-        console.print(Text(text, style=style) if style else Text(text))
+        console.print(Text(text, style=style, overflow="fold"), soft_wrap=False, crop=False)
 
 
 def audit_table_rows(events: list[dict[str, Any]]) -> list[tuple[str, ...]]:
+    """Rows for a rich ``Table``: each cell is visible text, already markup-escaped for ``add_row``.
+
+    The detail column is a preview (the full text is in ``interlock audit --json``).
+    """
     rows: list[tuple[str, ...]] = []
     for e in events:
         at = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(e["at"]))
         data = e.get("data") or {}
         detail = data.get("reason") or data.get("comment") or data.get("error") or ""
         if not detail and "to" in data:
-            detail = "→ " + data["to"]
-        rows.append(
-            (str(e["id"]), at, e["actor"], e["event"], str(e.get("plan_id") or ""), _short(detail, 70))
-        )
+            detail = "→ " + str(data["to"])
+        cells = (str(e["id"]), at, str(e["actor"]), str(e["event"]), str(e.get("plan_id") or ""))
+        rows.append(tuple(escape(visible(cell)) for cell in cells) + (escape(_short(detail, 70)),))
     return rows

@@ -7,6 +7,12 @@
   else decided first, and the caller is told so.
 - Each audit row stores the hash of the previous row; ``verify_audit`` walks the chain and
   names the first row that was edited, inserted or removed.
+- The chain is the source of truth (DESIGN.md §3, rule 10). Plan creation, every decision,
+  every status change, freeze and thaw are chained events; the ``plans``, ``approvals`` and
+  ``settings`` rows are a projection of them, kept for queries. ``read_chain`` verifies the chain
+  and folds it into what it says (each plan's recorded hash, status, decisions, whether it was
+  ever applied; the kill switch); ``projection_problems`` names every row that disagrees with it.
+  Apply and every approval count read the chain, never the rows alone.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import json
 import time
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +30,7 @@ import anyio
 
 from sandbox.diff import digest
 
-from .errors import NotFound, StoreError
+from .errors import NotFound, PlanTampered, StoreError
 from .plans import Plan, Status
 
 MIGRATIONS: list[str] = [
@@ -101,9 +108,18 @@ MIGRATIONS: list[str] = [
         WHERE p.status IN ('applied', 'diverged') AND json_extract(c.value, '$.action') != 'no-op'
         GROUP BY 1, 2, 3, 4
     """,
+    # 3: the chain is read as the source of truth: find a plan's events, and events by kind, fast
+    """
+    CREATE INDEX audit_plan ON audit(plan_id, id);
+    CREATE INDEX audit_event ON audit(event, id)
+    """,
 ]
 
+# Events whose ``data["to"]`` moves a plan's status; ``plan.created`` makes it pending.
+FREEZE_EVENTS = ("freeze", "thaw")
+
 GENESIS = "0" * 64
+MAX_PLAN_ID = 2**63 - 1  # SQLite's largest integer: a larger id is no plan, never an overflow
 PLAN_COLUMNS = [
     "status",
     "target",
@@ -128,6 +144,58 @@ PLAN_COLUMNS = [
     "expires_at",
 ]
 JSON_COLUMNS = {"args", "footprint", "baseline", "changes", "risk", "rehearsal", "outcome"}
+
+
+@dataclass
+class ChainPlan:
+    """What the audit chain says about one plan."""
+
+    plan_id: int
+    created_hash: str | None = None  # the plan hash recorded when the plan was made
+    status: Status | None = None  # the last status the chain moved it to
+    decisions: list[tuple[str, str, str]] = field(default_factory=list)  # (approver, decision, plan_hash)
+    applying_event: int | None = None  # the first plan.applying event: a plan applies at most once
+
+    def approvers(self, plan_hash: str) -> list[str]:
+        """Distinct approvers whose approval is bound to ``plan_hash``."""
+        return sorted({a for a, d, h in self.decisions if d == "approve" and h == plan_hash})
+
+    def rejected_by(self) -> list[str]:
+        return sorted({a for a, d, _ in self.decisions if d == "reject"})
+
+
+@dataclass
+class ChainView:
+    """The verified chain, folded: ``ok`` is False (and ``message`` names the row) when any row
+    was edited, inserted or removed; the fold is then not to be trusted."""
+
+    ok: bool
+    message: str
+    events: int
+    head: str
+    frozen: dict[str, Any] | None = None
+    plans: dict[int, ChainPlan] = field(default_factory=dict)
+
+
+def _fold(plans: dict[int, ChainPlan], row: Any, data: dict[str, Any]) -> None:
+    plan_id = row["plan_id"]
+    if plan_id is None:
+        return
+    cp = plans.setdefault(int(plan_id), ChainPlan(int(plan_id)))
+    event = row["event"]
+    if event == "plan.created":
+        if cp.created_hash is None:
+            cp.created_hash = str(data.get("plan_hash", ""))
+            cp.status = Status.PENDING
+        return
+    if event in ("plan.approve", "plan.reject"):
+        cp.decisions.append((str(row["actor"]), event.removeprefix("plan."), str(data.get("plan_hash", ""))))
+        return
+    if event == "plan.applying" and cp.applying_event is None:
+        cp.applying_event = int(row["id"])
+    to = data.get("to")
+    if isinstance(to, str) and to in Status._value2member_map_:
+        cp.status = Status(to)
 
 
 def _audit_hash(prev: str, row: dict[str, Any]) -> str:
@@ -172,6 +240,7 @@ class Store:
         self._db = db
         self.path = path
         self._lock = anyio.Lock()
+        self._seen: dict[str, tuple[int, set[tuple[str, str, str]]]] = {}
 
     @classmethod
     async def open(cls, path: Path | str) -> Store:
@@ -280,36 +349,135 @@ class Store:
         return rows[-limit:] if limit else rows
 
     async def verify_audit(self) -> tuple[bool, str, int]:
-        """Walk the chain. Returns (ok, message, rows checked).
+        """Walk the chain. Returns (ok, message, rows checked). See ``read_chain``."""
+        view = await self.read_chain()
+        return view.ok, view.message, view.events
+
+    async def read_chain(self) -> ChainView:
+        """Verify the whole chain and fold it into what it says.
 
         Detects an edited, inserted or removed row, and a removed tail once a later event was
         written. A tail removed with nothing written after it needs an outside anchor: keep the
-        head hash that ``interlock audit --verify`` prints.
+        head hash that ``interlock audit --verify`` prints. An attacker who rewrites every hash
+        (the algorithm is public) forges a consistent chain: only hardened mode stops that.
         """
-        cur = await self._db.execute("SELECT * FROM audit ORDER BY id")
+        cur = await self._db.execute(
+            "SELECT id, at, actor, event, plan_id, target, data, prev_hash, hash FROM audit ORDER BY id"
+        )
         prev = GENESIS
         expected_id = 1
         n = 0
-        async for r in cur:
-            n += 1
-            if r["id"] != expected_id:
-                return False, f"audit row {expected_id} is missing (next row is {r['id']})", n
-            if r["prev_hash"] != prev:
-                return (
-                    False,
-                    f"audit row {r['id']} does not follow row {r['id'] - 1} (a row was edited or removed)",
-                    n,
-                )
-            row = {k: r[k] for k in ("id", "at", "actor", "event", "plan_id", "target", "data")}
-            if _audit_hash(prev, row) != r["hash"]:
-                return False, f"audit row {r['id']} was edited after it was written", n
-            prev = r["hash"]
-            expected_id += 1
+        plans: dict[int, ChainPlan] = {}
+        frozen: dict[str, Any] | None = None
+
+        def broken(message: str) -> ChainView:
+            return ChainView(False, message, n, prev, frozen, plans)
+
+        try:
+            async for r in cur:
+                n += 1
+                if r["id"] != expected_id:
+                    return broken(f"audit row {expected_id} is missing (next row is {r['id']})")
+                if r["prev_hash"] != prev:
+                    return broken(
+                        f"audit row {r['id']} does not follow row {r['id'] - 1} (a row was edited or removed)"
+                    )
+                row = {k: r[k] for k in ("id", "at", "actor", "event", "plan_id", "target", "data")}
+                if _audit_hash(prev, row) != r["hash"]:
+                    return broken(f"audit row {r['id']} was edited after it was written")
+                prev = r["hash"]
+                expected_id += 1
+                data = json.loads(r["data"])
+                if r["event"] in FREEZE_EVENTS:
+                    frozen = data if r["event"] == "freeze" else None
+                else:
+                    _fold(plans, r, data)
+        finally:
+            await cur.close()
         cur = await self._db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'audit'")
         seq = await _first(cur)
         if seq is not None and seq[0] != expected_id - 1:
-            return False, f"audit rows {expected_id} to {seq[0]} were removed from the end", n
-        return True, f"audit chain intact ({n} events, head {prev[:16]})", n
+            return broken(f"audit rows {expected_id} to {seq[0]} were removed from the end")
+        return ChainView(True, f"audit chain intact ({n} events, head {prev[:16]})", n, prev, frozen, plans)
+
+    async def chain_plan(self, plan_id: int, db: aiosqlite.Connection | None = None) -> ChainPlan:
+        """The chain's events of one plan, folded (not verified: ``read_chain`` does that)."""
+        cur = await (db or self._db).execute(
+            "SELECT id, actor, event, plan_id, data FROM audit WHERE plan_id = ? ORDER BY id", (plan_id,)
+        )
+        cp = ChainPlan(plan_id)
+        plans = {plan_id: cp}
+        for r in await _all(cur):
+            _fold(plans, r, json.loads(r["data"]))
+        return plans[plan_id]
+
+    async def chain_frozen(self) -> dict[str, Any] | None:
+        """The kill switch as the chain says (the last freeze or thaw event) — or as the settings
+        row says, whichever is on: a row deleted behind interlock's back never thaws it."""
+        cur = await self._db.execute(
+            "SELECT event, data FROM audit WHERE event IN ('freeze', 'thaw') ORDER BY id DESC LIMIT 1"
+        )
+        row = await _first(cur)
+        if row is not None and row["event"] == "freeze":
+            return dict(json.loads(row["data"]))
+        return await self.get_setting("freeze")
+
+    async def projection_problems(self, plan: Plan, chain: ChainPlan) -> list[str]:
+        """Where the plan's rows disagree with the chain, one sentence each (empty: they agree)."""
+        out: list[str] = []
+        pid = plan.id
+        if chain.created_hash is None:
+            return [f"the audit chain has no record of plan {pid} being made"]
+        if plan.plan_hash != chain.created_hash:
+            out.append(f"plan {pid}'s stored hash is not the one the audit chain recorded when it was made")
+        elif plan.compute_hash() != chain.created_hash:
+            out.append(f"plan {pid}'s stored content no longer matches the hash the audit chain recorded")
+        if chain.status is not None and plan.status is not chain.status:
+            out.append(
+                f"plan {pid}'s row says {plan.status.value} but the audit chain says {chain.status.value}"
+            )
+        rows = sorted(
+            (str(r["approver"]), str(r["decision"]), str(r["plan_hash"])) for r in await self.approvals(pid)
+        )
+        if rows != sorted(chain.decisions):
+            extra = len([r for r in rows if r not in chain.decisions])
+            missing = len([d for d in chain.decisions if d not in rows])
+            bits = []
+            if extra:
+                bits.append(f"{extra} decision row(s) the chain never recorded")
+            if missing:
+                bits.append(f"{missing} recorded decision(s) missing from the table")
+            out.append(f"plan {pid}'s approvals table disagrees with the audit chain ({', '.join(bits)})")
+        return out
+
+    async def verify_store(self) -> tuple[bool, list[str], ChainView]:
+        """``audit --verify``: the chain itself, then every projection row against it."""
+        view = await self.read_chain()
+        if not view.ok:
+            return False, [view.message], view
+        problems: list[str] = []
+        seen: set[int] = set()
+        cur = await self._db.execute("SELECT * FROM plans ORDER BY id")
+        for row in await _all(cur):
+            plan = _row_to_plan(row)
+            seen.add(plan.id)
+            problems += await self.projection_problems(plan, view.plans.get(plan.id, ChainPlan(plan.id)))
+        for pid, cp in sorted(view.plans.items()):
+            if cp.created_hash is not None and pid not in seen:
+                problems.append(f"plan {pid} is in the audit chain but its row was deleted")
+        cur = await self._db.execute("SELECT DISTINCT plan_id FROM approvals")
+        for (pid,) in await _all(cur):
+            if pid not in seen:
+                problems.append(f"the approvals table holds decisions for plan {pid}, which does not exist")
+        row_frozen = await self.get_setting("freeze")
+        if bool(row_frozen) != bool(view.frozen):
+            problems.append(
+                "the kill switch row says "
+                + ("frozen" if row_frozen else "not frozen")
+                + " but the audit chain says "
+                + ("frozen" if view.frozen else "not frozen")
+            )
+        return not problems, problems, view
 
     # ------------------------------------------------------------ plans
 
@@ -344,6 +512,7 @@ class Store:
                     "risk": plan.risk,
                     "plan_hash": plan.plan_hash,
                     "config_hash": plan.config_hash,
+                    "required_approvals": plan.required_approvals,
                 },
                 plan.id,
                 plan.target,
@@ -351,6 +520,11 @@ class Store:
         return plan
 
     async def get_plan(self, plan_id: int) -> Plan:
+        if not isinstance(plan_id, int) or not 1 <= plan_id <= MAX_PLAN_ID:
+            raise NotFound(
+                f"there is no plan {plan_id}: plan ids are whole numbers from 1 to {MAX_PLAN_ID}",
+                "list plans with `interlock plans` or the list_plans tool",
+            )
         cur = await self._db.execute("SELECT * FROM plans WHERE id = ?", (plan_id,))
         row = await _first(cur)
         if row is None:
@@ -384,6 +558,13 @@ class Store:
         """Compare-and-set the status, with its audit event, in one transaction."""
         froms = [s.value for s in from_statuses]
         async with self.transaction() as db:
+            if to_status is Status.APPLYING:
+                # A plan applies at most once, whatever its row says later: the chain remembers.
+                cur = await db.execute(
+                    "SELECT id FROM audit WHERE plan_id = ? AND event = 'plan.applying' LIMIT 1", (plan_id,)
+                )
+                if await _first(cur) is not None:
+                    return False
             sets = "status = ?, updated_at = ?"
             params: list[Any] = [to_status.value, time.time()]
             if outcome is not None:
@@ -413,46 +594,57 @@ class Store:
         """Store an approval or rejection and move the plan if that decides it, in one transaction.
 
         Returns (recorded, new status or None). A decision on a plan that is no longer pending
-        is not recorded. ``approved_status_when`` is the number of distinct approvers needed.
+        is not recorded. The approvals are counted from the chain (never the approvals table), bound
+        to the hash the chain recorded when the plan was made, against the larger of
+        ``approved_status_when`` and the plan's own count. A plan whose rows disagree with the
+        chain is refused (``PlanTampered``) and nothing is recorded.
         """
         async with self.transaction() as db:
-            cur = await db.execute(
-                "SELECT status, plan_hash, target, expires_at FROM plans WHERE id = ?", (plan.id,)
-            )
-            row = await _first(cur)
-            if row is None or row["status"] != Status.PENDING.value:
+            cur = await db.execute("SELECT * FROM plans WHERE id = ?", (plan.id,))
+            raw = await _first(cur)
+            if raw is None:
                 return False, None
-            if decision == "approve" and time.time() > row["expires_at"]:
+            stored = _row_to_plan(raw)
+            chain = await self.chain_plan(plan.id, db)
+            if stored.status is not Status.PENDING and chain.status is not Status.PENDING:
+                return False, None
+            problems = await self.projection_problems(stored, chain)
+            if plan.plan_hash != stored.plan_hash:
+                problems.append(f"plan {plan.id} changed in the store after it was shown")
+            if problems:
+                raise PlanTampered(
+                    f"plan {plan.id} was tampered with in the store: {'; '.join(problems)}",
+                    "nothing was recorded; do not approve it — run `interlock audit --verify` and have the agent plan again",
+                )
+            if decision == "approve" and time.time() > stored.expires_at:
                 return False, None  # expired: the caller marks it and says so
             await db.execute(
                 "INSERT INTO approvals (plan_id, plan_hash, approver, decision, comment, at) VALUES (?,?,?,?,?,?)",
-                (plan.id, plan.plan_hash, approver, decision, comment, time.time()),
+                (plan.id, stored.plan_hash, approver, decision, comment, time.time()),
             )
             await self._append_audit(
                 db,
                 approver,
                 f"plan.{decision}",
-                {"plan_hash": plan.plan_hash, "comment": comment},
+                {"plan_hash": stored.plan_hash, "comment": comment},
                 plan.id,
-                row["target"],
+                stored.target,
             )
+            chain.decisions.append((approver, decision, stored.plan_hash))
             new_status: Status | None = None
             if decision == "reject":
                 new_status = Status.REJECTED
-            else:
-                cur = await db.execute(
-                    "SELECT COUNT(DISTINCT approver) FROM approvals WHERE plan_id = ? AND plan_hash = ? AND decision = 'approve'",
-                    (plan.id, plan.plan_hash),
-                )
-                if (await _one(cur))[0] >= approved_status_when:
-                    new_status = Status.APPROVED
+            elif len(chain.approvers(stored.plan_hash)) >= max(
+                approved_status_when, stored.required_approvals
+            ):
+                new_status = Status.APPROVED
             if new_status is not None:
                 await db.execute(
                     "UPDATE plans SET status = ?, updated_at = ? WHERE id = ? AND status = 'pending'",
                     (new_status.value, time.time(), plan.id),
                 )
                 await self._append_audit(
-                    db, approver, f"plan.{new_status.value}", {"to": new_status.value}, plan.id, row["target"]
+                    db, approver, f"plan.{new_status.value}", {"to": new_status.value}, plan.id, stored.target
                 )
         return True, new_status
 
@@ -482,47 +674,70 @@ class Store:
     # ------------------------------------------------------------ policy history (scopes)
 
     async def applied_actions(self, target: str) -> set[tuple[str, str, str]]:
-        """(tool, action, kind) ever applied on the target: what is not in it is novel."""
+        """(tool, action, kind) ever applied on the target, read from the chain's ``plan.applied`` and
+        ``plan.diverged`` events: what is not in it is novel. The chain is append-only (an edit is
+        caught by ``read_chain`` at apply), so the events already read are cached per target."""
+        last, seen = self._seen.get(target, (0, set()))
         cur = await self._db.execute(
-            "SELECT tool, action, kind FROM applied_actions WHERE target = ?", (target,)
+            "SELECT a.id, a.data, p.tool, p.changes FROM audit a LEFT JOIN plans p ON p.id = a.plan_id "
+            "WHERE a.event IN ('plan.applied', 'plan.diverged') AND a.target = ? AND a.id > ? ORDER BY a.id",
+            (target, last),
         )
-        return {(r[0], r[1], r[2]) for r in await _all(cur)}
-
-    async def record_applied_actions(self, plan: Plan) -> None:
-        rows = {(c["action"], c.get("kind") or "") for c in plan.changes if c["action"] != "no-op"}
-        if not rows:
-            return
-        async with self.transaction() as db:
-            await db.executemany(
-                "INSERT OR IGNORE INTO applied_actions (target, tool, action, kind, plan_id, at) VALUES (?,?,?,?,?,?)",
-                [(plan.target, plan.tool, a, k, plan.id, time.time()) for a, k in sorted(rows)],
-            )
+        seen = set(seen)
+        for row in await _all(cur):
+            last = max(last, int(row["id"]))
+            data = json.loads(row["data"])
+            if "actions" in data:
+                seen |= {(str(data.get("tool", "")), str(a), str(k)) for a, k in data["actions"]}
+            elif row["changes"] is not None:  # events written before the actions were chained
+                for c in json.loads(row["changes"]):
+                    if c["action"] != "no-op":
+                        seen.add((str(row["tool"]), c["action"], c.get("kind") or ""))
+        self._seen[target] = (last, seen)
+        return set(seen)
 
     async def recent_deletes(
         self, target: str, addresses: list[str], since: float
     ) -> dict[str, dict[str, Any]]:
-        """Of ``addresses``, those an applied plan on the target deleted since ``since``: the latest
-        delete of each, as ``{plan_id, at, before}``."""
+        """Of ``addresses``, those a plan applied on the target (per the chain) deleted since
+        ``since``: the latest delete of each, as ``{plan_id, at, before}``. Every plan applied in
+        the window is checked against the hash the chain recorded for it, so a change removed from
+        an old plan's row cannot hide a delete (``PlanTampered``)."""
+        cur = await self._db.execute(
+            "SELECT plan_id, MAX(at) FROM audit WHERE event IN ('plan.applied', 'plan.diverged') "
+            "AND target = ? AND at >= ? GROUP BY plan_id ORDER BY plan_id",
+            (target, since),
+        )
+        applied = [(int(r[0]), float(r[1])) for r in await _all(cur) if r[0] is not None]
+        wanted = set(addresses)
         out: dict[str, dict[str, Any]] = {}
-        for i in range(0, len(addresses), 500):
-            chunk = addresses[i : i + 500]
-            cur = await self._db.execute(
-                "SELECT p.id, p.updated_at, c.value FROM plans p, json_each(p.changes) c "
-                "WHERE p.target = ? AND p.status IN ('applied', 'diverged') AND p.updated_at >= ? "
-                "AND json_extract(c.value, '$.action') = 'delete' "
-                f"AND json_extract(c.value, '$.address') IN ({', '.join('?' * len(chunk))}) ORDER BY p.id",
-                (target, since, *chunk),
-            )
-            for plan_id, at, value in await _all(cur):
-                change = json.loads(value)
-                out[change["address"]] = {"plan_id": plan_id, "at": at, "before": change.get("before")}
+        for plan_id, at in applied:
+            try:
+                plan = await self.get_plan(plan_id)
+            except NotFound:
+                raise PlanTampered(
+                    f"plan {plan_id}, applied on target {target!r}, is in the audit chain but its row was deleted",
+                    "run `interlock audit --verify`; nothing is planned on this target until the store is repaired",
+                ) from None
+            chain = await self.chain_plan(plan_id)
+            if plan.compute_hash() != chain.created_hash:
+                raise PlanTampered(
+                    f"plan {plan_id}, applied on target {target!r}, was edited in the store after it was made",
+                    "run `interlock audit --verify`; nothing is planned on this target until the store is repaired",
+                )
+            for c in plan.changes:
+                if c["action"] == "delete" and c["address"] in wanted:
+                    out[c["address"]] = {"plan_id": plan_id, "at": at, "before": c.get("before")}
         return out
 
     async def changes_applied_since(self, target: str, since: float) -> int:
-        """Changes applied (or being applied) on the target since ``since``: the per-hour budget's use."""
+        """Changes applied (or being applied) on the target since ``since``, per the chain's
+        ``plan.applying`` events (a plan found stale applied nothing): the per-hour budget's use."""
         cur = await self._db.execute(
-            "SELECT COALESCE(SUM(json_array_length(changes)), 0) FROM plans "
-            "WHERE target = ? AND status IN ('applying', 'applied', 'diverged') AND updated_at >= ?",
+            "SELECT COALESCE(SUM(COALESCE(json_extract(a.data, '$.changes'), "
+            "(SELECT json_array_length(p.changes) FROM plans p WHERE p.id = a.plan_id), 0)), 0) "
+            "FROM audit a WHERE a.event = 'plan.applying' AND a.target = ? AND a.at >= ? "
+            "AND NOT EXISTS (SELECT 1 FROM audit b WHERE b.plan_id = a.plan_id AND b.event = 'plan.stale')",
             (target, since),
         )
         row = await _first(cur)

@@ -43,6 +43,7 @@ __all__ = [
     "docker_config_text",
     "docker_engine",
     "inventory",
+    "open_docker_engine",
     "prod",
     "wait_until",
 ]
@@ -285,15 +286,16 @@ def docker_config_text(db: Path, extra: str = "") -> str:
     )
 
 
-@pytest.fixture
-async def docker_engine(docker_client: Any, tmp_path: Path) -> AsyncIterator[Any]:
+@contextlib.asynccontextmanager
+async def open_docker_engine(tmp_path: Path, extra: str = "") -> AsyncIterator[Any]:
+    """An Engine on a docker target whose config ends with ``extra`` (e.g. its scopes)."""
     from server.config import parse_config
     from server.docker_backend import install, uninstall
     from server.pipeline import Engine
     from server.store import Store
     from tools import ALL_SPECS
 
-    cfg = parse_config(docker_config_text(tmp_path / "interlock.db"), "docker test config")
+    cfg = parse_config(docker_config_text(tmp_path / "interlock.db", extra), "docker test config")
     store = await Store.open(cfg.store.path or "")
     engine = Engine(config=cfg, store=store, specs={s.name: s for s in ALL_SPECS})
     await install(engine)
@@ -302,6 +304,12 @@ async def docker_engine(docker_client: Any, tmp_path: Path) -> AsyncIterator[Any
     finally:
         await uninstall(engine)
         await store.close()
+
+
+@pytest.fixture
+async def docker_engine(docker_client: Any, tmp_path: Path) -> AsyncIterator[Any]:
+    async with open_docker_engine(tmp_path) as engine:
+        yield engine
 
 
 async def approve(engine: Any, plan: Any, who: str = "alice") -> None:

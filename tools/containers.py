@@ -17,6 +17,13 @@ thread): commands and file writes run in a committed clone of the container, who
 were touched; lifecycle changes run on a clone of the container (or of its image), and the
 after-state is the production state with what the clone showed (its status, its image and
 environment) put in.
+
+One name per container: ``canonical`` turns a container named by its ID (or an ID prefix) into
+the call on its name before policy decides, every read and change then acts on the container
+*named* so (``_resolve``), and a snapshot carries the production ID behind each name in its
+context, so a container deleted and created again under the same name makes an apply stale.
+``watch`` reads each container's whole own filesystem right before an apply and again right after
+it, so whatever the apply changed that the plan did not list is flagged.
 """
 
 from __future__ import annotations
@@ -50,12 +57,17 @@ from sandbox.docker import (
     CloneSpec,
     CopyTooLarge,
     Entry,
+    LayerState,
     SandboxError,
     clone,
     container_changes,
+    docker_own,
+    host_settings,
+    layer_changes,
     open_archive,
     read_entries,
     read_entry,
+    read_layer,
     run_exec,
     same_second_suspects,
     source_mounts,
@@ -231,35 +243,67 @@ def path_state(e: Entry | None) -> State | None:
 
 
 def _inspect(client: Any, ref: str) -> dict[str, Any] | None:
+    """Docker's lookup (a full ID, an exact name, or an ID prefix); None when nothing matches."""
     try:
         return dict(client.api.inspect_container(ref))
     except docker.errors.NotFound:
         return None
 
 
+def _name_of(attrs: dict[str, Any]) -> str:
+    return str(attrs.get("Name", "")).lstrip("/")
+
+
+def _inspect_named(client: Any, name: str) -> dict[str, Any] | None:
+    """The container *named* ``name``: None when none is, even if ``name`` is another one's ID prefix.
+    An address (``docker:container/NAME``) names a container by name and by nothing else."""
+    attrs = _inspect(client, name)
+    return attrs if attrs is not None and _name_of(attrs) == name else None
+
+
+def _resolve(client: Any, ref: str) -> str:
+    """The full ID of the container named ``ref`` (or whose full ID ``ref`` is: a clone). Every read
+    and every change acts on that ID, never on what Docker's own lookup would pick for an ID prefix."""
+    attrs = dict(client.api.inspect_container(ref))
+    if _name_of(attrs) != ref and str(attrs["Id"]) != ref:
+        raise docker.errors.NotFound(f"no container is named {ref!r}")
+    return str(attrs["Id"])
+
+
 def _snapshot(client: Any, fp: Footprint, limits: Limits, ref: dict[str, str] | None = None) -> Snapshot:
-    """Read every address of ``fp``; ``ref`` maps a container name to the container actually read."""
+    """Read every address of ``fp``; ``ref`` maps a container name to the container actually read
+    (a clone, by ID). The production ID of every container read goes into the context, so a
+    container deleted and created again under the same name makes an apply stale even when it
+    looks the same."""
     ref = ref or {}
     states: dict[str, State | None] = {}
     blobs: dict[str, bytes] = {}
     dirs: dict[str, str | None] = {}
+    ids: dict[str, str] = {}
     if len(fp.paths) > limits.max_objects:
         raise FootprintTooLarge(
             f"the call touches {len(fp.paths)} paths, more than the rehearsal limit of {limits.max_objects}",
             "narrow the command so it touches fewer files, or split it",
         )
+
+    def lookup(name: str) -> dict[str, Any] | None:
+        return _inspect(client, ref[name]) if name in ref else _inspect_named(client, name)
+
     for name in fp.containers:
-        attrs = _inspect(client, ref.get(name, name))
+        attrs = lookup(name)
         states[container_address(name)] = container_state(attrs) if attrs else None
+        if attrs is not None and name not in ref:
+            ids[name] = str(attrs["Id"])
     by_container: dict[str, list[str]] = {}
     for name, path in fp.paths:
         by_container.setdefault(name, []).append(path)
     for name, paths in by_container.items():
-        target = ref.get(name, name)
-        if _inspect(client, target) is None:
+        found = lookup(name)
+        if found is None:
             for p in paths:
                 states[path_address(name, p)] = None
             continue
+        target = str(found["Id"])
         for p, e in read_entries(client, target, paths, limits.workers).items():
             addr = path_address(name, p)
             states[addr] = path_state(e)
@@ -267,7 +311,12 @@ def _snapshot(client: Any, fp: Footprint, limits: Limits, ref: dict[str, str] | 
                 blobs[addr] = e.blob
             if e is not None and e.type == "dir":
                 dirs[addr] = e.mtime
-    return Snapshot(states=states, blobs=blobs, context={"dirs": dirs} if dirs else {})
+    context: dict[str, Any] = {}
+    if dirs:
+        context["dirs"] = dirs
+    if ids:
+        context["ids"] = ids
+    return Snapshot(states=states, blobs=blobs, context=context)
 
 
 @_docker_errors
@@ -509,7 +558,7 @@ def read_list_containers(client: Any, args: ListContainers, limits: Limits) -> d
 
 @_docker_errors
 def read_inspect_container(client: Any, args: ContainerOnly, limits: Limits) -> dict[str, Any]:
-    attrs = client.api.inspect_container(args.name)
+    attrs = client.api.inspect_container(_resolve(client, args.name))
     state = container_state(attrs)
     st = attrs.get("State") or {}
     return {
@@ -529,7 +578,7 @@ def read_container_logs(client: Any, args: GetLogs, limits: Limits) -> dict[str,
     kw: dict[str, Any] = {"stdout": True, "stderr": True, "tail": args.tail, "timestamps": args.timestamps}
     if args.since_seconds:
         kw["since"] = int(time.time()) - args.since_seconds
-    raw = bytes(client.api.logs(args.name, **kw))
+    raw = bytes(client.api.logs(_resolve(client, args.name), **kw))
     truncated = len(raw) > limits.text_cap
     if truncated:
         raw = raw[-limits.text_cap :]
@@ -561,8 +610,8 @@ def read_list_images(client: Any, args: ListImages, limits: Limits) -> dict[str,
 
 @_docker_errors
 def read_container_file(client: Any, args: ReadFile, limits: Limits) -> dict[str, Any]:
-    client.api.inspect_container(args.name)  # a missing container is an error, a missing path is not
-    e = read_entry(client, args.name, args.path, keep=limits.text_cap)
+    ref = _resolve(client, args.name)  # a missing container is an error, a missing path is not
+    e = read_entry(client, ref, args.path, keep=limits.text_cap)
     if e is None:
         raise ToolFailure(
             f"{args.path} does not exist in container {args.name!r}",
@@ -587,7 +636,7 @@ def _settle(client: Any, ref: str) -> None:
 
 
 def _require_running(client: Any, name: str, what: str) -> dict[str, Any]:
-    attrs = client.api.inspect_container(name)
+    attrs = client.api.inspect_container(_resolve(client, name))
     status = attrs["State"]["Status"]
     if status != "running":
         raise ToolFailure(
@@ -598,10 +647,10 @@ def _require_running(client: Any, name: str, what: str) -> dict[str, Any]:
 
 
 @_docker_errors
-def exec_exec(client: Any, a: ExecCommand) -> dict[str, Any]:
-    _require_running(client, a.name, "exec_in_container")
+def exec_exec(client: Any, a: ExecCommand, resolved: Footprint | None = None) -> dict[str, Any]:
+    ref = str(_require_running(client, a.name, "exec_in_container")["Id"])
     limit = 2 * a.timeout_seconds
-    res = run_exec(client, a.name, a.argv(), timeout=limit, user=a.user or "", workdir=a.workdir, env=a.env)
+    res = run_exec(client, ref, a.argv(), timeout=limit, user=a.user or "", workdir=a.workdir, env=a.env)
     if res.timed_out:
         raise ToolFailure(
             f"the command did not finish within {limit:g} s in container {a.name!r}; it may still be running there",
@@ -629,8 +678,9 @@ def _existing_owner(client: Any, ref: str, path: str) -> tuple[int, int]:
 
 
 @_docker_errors
-def exec_write_file(client: Any, a: WriteFile) -> dict[str, Any]:
-    uid, gid = _existing_owner(client, a.name, a.path)
+def exec_write_file(client: Any, a: WriteFile, resolved: Footprint | None = None) -> dict[str, Any]:
+    ref = _resolve(client, a.name)
+    uid, gid = _existing_owner(client, ref, a.path)
     data = a.content.encode("utf-8")
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
@@ -641,7 +691,7 @@ def exec_write_file(client: Any, a: WriteFile) -> dict[str, Any]:
         info.uid, info.gid = uid, gid
         tar.addfile(info, io.BytesIO(data))
     directory = posixpath.dirname(a.path) or "/"
-    url = client.api._url("/containers/{0}/archive", a.name)
+    url = client.api._url("/containers/{0}/archive", ref)
     res = client.api._put(
         url, params={"path": directory, "noOverwriteDirNonDir": "true"}, data=buf.getvalue()
     )
@@ -655,28 +705,30 @@ def exec_write_file(client: Any, a: WriteFile) -> dict[str, Any]:
 
 
 @_docker_errors
-def exec_restart(client: Any, a: StopArgs) -> dict[str, Any]:
-    client.api.restart(a.name, timeout=a.timeout_seconds)
-    _settle(client, a.name)
+def exec_restart(client: Any, a: StopArgs, resolved: Footprint | None = None) -> dict[str, Any]:
+    ref = _resolve(client, a.name)
+    client.api.restart(ref, timeout=a.timeout_seconds)
+    _settle(client, ref)
     return {}
 
 
 @_docker_errors
-def exec_stop(client: Any, a: StopArgs) -> dict[str, Any]:
-    client.api.stop(a.name, timeout=a.timeout_seconds)
+def exec_stop(client: Any, a: StopArgs, resolved: Footprint | None = None) -> dict[str, Any]:
+    client.api.stop(_resolve(client, a.name), timeout=a.timeout_seconds)
     return {}
 
 
 @_docker_errors
-def exec_start(client: Any, a: ContainerOnly) -> dict[str, Any]:
-    client.api.start(a.name)
-    _settle(client, a.name)
+def exec_start(client: Any, a: ContainerOnly, resolved: Footprint | None = None) -> dict[str, Any]:
+    ref = _resolve(client, a.name)
+    client.api.start(ref)
+    _settle(client, ref)
     return {}
 
 
 @_docker_errors
-def exec_remove(client: Any, a: RemoveArgs) -> dict[str, Any]:
-    client.api.remove_container(a.name, force=a.force, v=a.remove_volumes)
+def exec_remove(client: Any, a: RemoveArgs, resolved: Footprint | None = None) -> dict[str, Any]:
+    client.api.remove_container(_resolve(client, a.name), force=a.force, v=a.remove_volumes)
     return {}
 
 
@@ -699,7 +751,7 @@ def _run_config(a: RunArgs) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 @_docker_errors
-def exec_run(client: Any, a: RunArgs) -> dict[str, Any]:
+def exec_run(client: Any, a: RunArgs, resolved: Footprint | None = None) -> dict[str, Any]:
     kwargs, intended = _run_config(a)
     policy = {"Name": a.restart_policy} if a.restart_policy != "no" else None
     host = client.api.create_host_config(
@@ -772,8 +824,8 @@ def _host_config_for_recreate(attrs: dict[str, Any]) -> dict[str, Any]:
 
 
 @_docker_errors
-def exec_recreate(client: Any, a: RecreateArgs) -> dict[str, Any]:
-    attrs = dict(client.api.inspect_container(a.name))
+def exec_recreate(client: Any, a: RecreateArgs, resolved: Footprint | None = None) -> dict[str, Any]:
+    attrs = dict(client.api.inspect_container(_resolve(client, a.name)))
     cfg = _recreate_config(client, attrs, a)
     client.api.inspect_image(cfg["Image"])  # fail before touching anything if the image is missing
     config = {k: v for k, v in cfg.items() if not k.startswith("_")}
@@ -818,6 +870,18 @@ def _baseline_container(baseline: Snapshot, name: str) -> State:
             f"there is no container named {name!r} on the target", "check the name with list_containers"
         )
     return state
+
+
+def _fidelity_notes(cl: Clone, spec: CloneSpec) -> tuple[list[str], list[str]]:
+    """What the clone could not be given (its source's privileges, devices, host namespaces) and how
+    its mounts were handled: notes for the approver, and ``lower-fidelity`` when there are any."""
+    settings = [
+        f"the rehearsal cannot show everything: {d}" for d in (spec.host.differences if spec.host else [])
+    ]
+    notes, risk = _mount_notes(cl)
+    if settings:
+        return [*settings, *notes], ["lower-fidelity"]
+    return notes, risk
 
 
 def _mount_notes(cl: Clone) -> tuple[list[str], list[str]]:
@@ -869,7 +933,7 @@ def _fs_rehearsal(
 ) -> Rehearsal:
     """Run ``act`` in a committed clone; the touched paths become the footprint."""
     base_state = _baseline_container(baseline, name)
-    attrs = _inspect(client, name)
+    attrs = _inspect_named(client, name)
     if attrs is None:
         raise ToolFailure(
             f"there is no container named {name!r} on the target", "check the name with list_containers"
@@ -949,7 +1013,7 @@ def _fs_rehearsal(
         after = _snapshot(client, Footprint(paths=fp.paths), limits, ref={name: cl.id})
         clone_status_after = cl.status()
         cl.timings["snapshot_ms"] = (time.perf_counter() - t0) * 1000
-        more_notes, more_risk = _mount_notes(cl)
+        more_notes, more_risk = _fidelity_notes(cl, spec)
         notes += more_notes
         risk += more_risk
     t0 = time.perf_counter()
@@ -1035,7 +1099,7 @@ def _lifecycle(
 ) -> Rehearsal:
     """Mirror the container's status in a clone, act on the clone, read its status back."""
     state = _baseline_container(baseline, name)
-    attrs = _inspect(client, name)
+    attrs = _inspect_named(client, name)
     if attrs is None:
         raise ToolFailure(
             f"there is no container named {name!r} on the target", "check the name with list_containers"
@@ -1067,7 +1131,7 @@ def _lifecycle(
                 output["clone_log_tail"] = cl.logs(20)[-2000:]
         else:
             after_status = ""
-        more_notes, more_risk = _mount_notes(cl)
+        more_notes, more_risk = _fidelity_notes(cl, spec)
         notes += more_notes
         risk += more_risk
     after = None if removes else {**state, "status": _clone_status(before, after_status, state["status"])}
@@ -1080,22 +1144,16 @@ def _lifecycle(
     )
 
 
-DOCKER_OWN_PATHS = {"/sbin/docker-init", "/etc/hosts", "/etc/hostname", "/etc/resolv.conf", "/.dockerenv"}
-
-
 def own_filesystem_changes(client: Any, name: str) -> list[str]:
     """Paths the container itself changed in its own filesystem (not Docker's mountpoints, not
     directories listed only because something inside them changed)."""
-    attrs = client.api.inspect_container(name)
-    changed = container_changes(client, name)
+    ref = _resolve(client, name)
+    attrs = client.api.inspect_container(ref)
+    changed = container_changes(client, ref)
     mounts = [m.destination for m in source_mounts(attrs)]
     out = []
     for p in changed:
-        if (
-            p in DOCKER_OWN_PATHS
-            or p.startswith(("/dev/", "/proc/", "/sys/"))
-            or p in ("/dev", "/proc", "/sys")
-        ):
+        if docker_own(p):
             continue
         if any(
             p == m or p.startswith(m.rstrip("/") + "/") or m.startswith(p.rstrip("/") + "/") for m in mounts
@@ -1276,7 +1334,7 @@ def rehearse_run(client: Any, a: RunArgs, baseline: Snapshot, ctx: RehearsalCont
 
 def rehearse_recreate(client: Any, a: RecreateArgs, baseline: Snapshot, ctx: RehearsalContext) -> Rehearsal:
     state = _baseline_container(baseline, a.name)
-    attrs = _inspect(client, a.name)
+    attrs = _inspect_named(client, a.name)
     if attrs is None:
         raise ToolFailure(
             f"there is no container named {a.name!r} on the target", "check the name with list_containers"
@@ -1299,6 +1357,7 @@ def rehearse_recreate(client: Any, a: RecreateArgs, baseline: Snapshot, ctx: Reh
         init=host.get("Init"),
         mounts=source_mounts(attrs),
         copy_from=None,
+        host=host_settings(attrs),  # the new container keeps the old one's HostConfig
     )
     with clone(client, spec, settings=ctx.settings, source_name=a.name) as cl:
         if state["status"] in RUNNING:
@@ -1307,7 +1366,7 @@ def rehearse_recreate(client: Any, a: RecreateArgs, baseline: Snapshot, ctx: Reh
         output: dict[str, Any] = {"clone_status": new_attrs["State"]["Status"]}
         if new_attrs["State"]["Status"] not in ("running", "created"):
             output["clone_log_tail"] = cl.logs(20)[-2000:]
-        mount_notes, mount_risk = _mount_notes(cl)
+        mount_notes, mount_risk = _fidelity_notes(cl, spec)
     after = _as_production(
         container_state(new_attrs),
         a.name,
@@ -1346,6 +1405,106 @@ REHEARSALS: dict[str, Callable[[Any, Any, Snapshot, RehearsalContext], Rehearsal
 }
 
 
+# ---------------------------------------------------------------- canonical names
+
+NOT_A_CONTAINER = (ListContainers, ListImages)  # their `name` is a filter, not a container
+REF_FIELDS = ("container", "name")
+
+
+def canonical(client: Any, args: Any) -> Any:
+    """The call with its container named as its address names it: by its name. Docker also finds a
+    container by its full ID or an ID prefix; policy must decide on one address per container, so
+    ``inspect_container(name=ID)`` becomes ``inspect_container(name=NAME)`` before scopes are read.
+
+    A container that does not exist is left as named (run_container creates it; the other tools
+    fail later with their own message). Refused: a reference that several containers answer to (an
+    ambiguous ID prefix, a name that is also another container's ID), and a new container's name
+    that already finds an existing container through its ID.
+    """
+    if isinstance(args, NOT_A_CONTAINER):
+        return args
+    fields = type(args).model_fields
+    key = next((f for f in REF_FIELDS if f in fields), None)
+    ref = getattr(args, key, None) if key else None
+    if key is None or not isinstance(ref, str) or not ref:
+        return args
+    try:
+        attrs = _inspect(client, ref)
+    except docker.errors.APIError as exc:
+        if "multiple" in _explanation(exc).lower():
+            raise ToolFailure(
+                f"{ref!r} is the beginning of the IDs of several containers, so it does not name one",
+                "name the container by its name, as list_containers shows it",
+            ) from exc
+        raise _describe(exc, f"container {ref!r}") from exc
+    except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+        raise _describe(exc, f"container {ref!r}") from exc
+    if attrs is None:
+        return args
+    name, cid = _name_of(attrs), str(attrs["Id"])
+    if isinstance(args, RunArgs):
+        if name != ref:
+            raise ToolFailure(
+                f"{ref!r} already refers to the existing container {name!r} (it is the beginning of its ID), "
+                "so a new container of that name could not be told apart from it",
+                "choose another name for the new container",
+            )
+        return args
+    back = _inspect(client, name)
+    if back is None or str(back["Id"]) != cid:
+        other = _name_of(back) if back else "no container"
+        raise ToolFailure(
+            f"{ref!r} is ambiguous: it finds container {name!r}, but the name {name!r} finds {other!r}",
+            "rename one of the containers, or name the one you mean by its full ID",
+        )
+    if name == ref:
+        return args
+    return args.model_copy(update={key: name})
+
+
+# ---------------------------------------------------------------- watching the whole filesystem
+
+
+def _watch(client: Any, fp: Footprint) -> Callable[[], list[str]]:
+    """Read the own filesystem of every container of ``fp`` now (``docker diff`` plus a stat of each
+    path it lists, and the content hash of small files; bounded, see ``sandbox.docker.read_layer``);
+    the function returned reads it again and lists the addresses of every path that appeared,
+    disappeared or changed in between, wherever it is, so the engine can flag what the plan did not
+    list. Not seen: Docker's own files (/etc/hosts, /etc/hostname, /etc/resolv.conf, /.dockerenv,
+    /dev, /proc, /sys) and whatever is under a volume, bind mount or tmpfs (not in the container's
+    layer; the plan's snapshot of its paths there is verified as before). A container that no longer
+    exists, or that is another container now (removed or recreated by the plan), is skipped."""
+    names = list(dict.fromkeys([*fp.containers, *(n for n, _ in fp.paths)]))
+    before: dict[str, LayerState] = {}
+    for name in names:
+        attrs = _inspect_named(client, name)
+        if attrs is not None:  # a container the call creates has nothing to compare yet
+            before[name] = read_layer(client, str(attrs["Id"]))
+
+    def changed() -> list[str]:
+        out: list[str] = []
+        try:
+            for name, b in before.items():
+                attrs = _inspect_named(client, name)
+                if attrs is None or str(attrs["Id"]) != b.container_id:
+                    continue
+                try:
+                    now = read_layer(client, b.container_id, like=b)
+                except docker.errors.NotFound:
+                    continue
+                out += [path_address(name, p) for p in layer_changes(b, now)]
+        except (docker.errors.DockerException, requests.exceptions.RequestException, SandboxError) as exc:
+            raise _describe(exc, "the containers of the plan") from exc
+        return out
+
+    return changed
+
+
+@_docker_errors
+def watch(client: Any, fp: Footprint) -> Callable[[], list[str]]:
+    return _watch(client, fp)
+
+
 # ---------------------------------------------------------------- specs
 
 TOOLSET = Toolset(
@@ -1355,6 +1514,8 @@ TOOLSET = Toolset(
     snapshot=snapshot,
     volatile=VOLATILE,
     kind_of=kind_of,
+    canonical=canonical,
+    watch=watch,
 )
 _read = TOOLSET.read
 _write = TOOLSET.write
@@ -1411,6 +1572,7 @@ SPECS: tuple[ToolSpec, ...] = (
         _container_fp,
         exec_exec,
         destructive=True,
+        widens=True,
     ),
     _write(
         "write_container_file",
@@ -1421,6 +1583,7 @@ SPECS: tuple[ToolSpec, ...] = (
         lambda a: Footprint(containers=(a.name,), paths=((a.name, a.path),)),
         exec_write_file,
         idempotent=True,
+        widens=True,
     ),
     _write(
         "restart_container",

@@ -26,7 +26,15 @@ from .spec import Footprint, FootprintTooLarge, Limits, ToolFailure, Toolset, To
 
 VOLATILE = frozenset({"last_modified"})
 
-BucketName = Field(description="The S3 bucket name, e.g. 'app-logs'.", min_length=3, max_length=63)
+# S3's naming rules: 3-63 lowercase letters, digits, dots and hyphens. A bucket has exactly one
+# name, so policy never meets 'Cost-Reports' standing for 'cost-reports'.
+BUCKET_RE = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
+BucketName = Field(
+    description="The S3 bucket name, e.g. 'app-logs' (lowercase letters, digits, dots and hyphens).",
+    min_length=3,
+    max_length=63,
+    pattern=BUCKET_RE,
+)
 
 
 def kind_of(address: str) -> str:
@@ -232,9 +240,11 @@ class PutObject(BaseModel):
 
 
 class CopyObject(BaseModel):
-    source_bucket: str = Field(description="The bucket to copy from.", min_length=3, max_length=63)
+    source_bucket: str = Field(
+        description="The bucket to copy from.", min_length=3, max_length=63, pattern=BUCKET_RE
+    )
     source_key: str = Field(description="The key to copy from.", min_length=1)
-    bucket: str = Field(description="The destination bucket.", min_length=3, max_length=63)
+    bucket: str = Field(description="The destination bucket.", min_length=3, max_length=63, pattern=BUCKET_RE)
     key: str = Field(description="The destination key.", min_length=1, max_length=1024)
 
 
@@ -376,14 +386,14 @@ def _require_bucket(client: Any, bucket: str) -> None:
     client.head_bucket(Bucket=bucket)
 
 
-def exec_put_object(client: Any, a: PutObject) -> dict[str, Any]:
+def exec_put_object(client: Any, a: PutObject, resolved: Footprint) -> dict[str, Any]:
     client.put_object(
         Bucket=a.bucket, Key=a.key, Body=a.body.encode(), ContentType=a.content_type, Metadata=a.metadata
     )
     return {}
 
 
-def exec_copy_object(client: Any, a: CopyObject) -> dict[str, Any]:
+def exec_copy_object(client: Any, a: CopyObject, resolved: Footprint) -> dict[str, Any]:
     client.copy_object(
         Bucket=a.bucket, Key=a.key, CopySource={"Bucket": a.source_bucket, "Key": a.source_key}
     )
@@ -406,17 +416,25 @@ def _delete_keys(client: Any, bucket: str, keys: list[str]) -> list[str]:
     return keys
 
 
-def exec_delete_objects(client: Any, a: DeleteObjects) -> dict[str, Any]:
+def _planned_keys(resolved: Footprint, bucket: str) -> list[str]:
+    """The exact keys of ``bucket`` the plan lists. Never a listing of production: a prefix was
+    resolved once, against the baseline the human approved (``Footprint.resolve``)."""
+    if resolved.prefixes:
+        raise ToolFailure(
+            "internal error: a delete was asked to act on an unresolved prefix",
+            "report it; nothing was deleted",
+        )
+    return list(dict.fromkeys(k for b, k in resolved.keys if b == bucket))
+
+
+def exec_delete_objects(client: Any, a: DeleteObjects, resolved: Footprint) -> dict[str, Any]:
     _require_bucket(client, a.bucket)
-    if a.keys is not None:
-        keys = list(dict.fromkeys(a.keys))
-    else:
-        keys = [o["Key"] for o in _iter_listing(client, a.bucket, a.prefix or "")]
+    keys = _planned_keys(resolved, a.bucket)
     _delete_keys(client, a.bucket, keys)
     return {"deleted": len(keys)}
 
 
-def exec_create_bucket(client: Any, a: CreateBucket) -> dict[str, Any]:
+def exec_create_bucket(client: Any, a: CreateBucket, resolved: Footprint) -> dict[str, Any]:
     kw: dict[str, Any] = {"Bucket": a.bucket}
     if a.region != "us-east-1":
         kw["CreateBucketConfiguration"] = {"LocationConstraint": a.region}
@@ -424,23 +442,25 @@ def exec_create_bucket(client: Any, a: CreateBucket) -> dict[str, Any]:
     return {}
 
 
-def _empty_bucket(client: Any, bucket: str) -> int:
+def _empty_bucket(client: Any, bucket: str, keys: list[str]) -> int:
+    """Delete exactly ``keys`` (every version of them, in a versioned bucket). An object the plan
+    does not list stays, and the bucket delete that follows then fails: nothing unplanned is lost."""
     versioned = client.get_bucket_versioning(Bucket=bucket).get("Status") in ("Enabled", "Suspended")
-    n = 0
-    if versioned:
-        paginator = client.get_paginator("list_object_versions")
-        for page in paginator.paginate(Bucket=bucket):
-            items = [
-                {"Key": v["Key"], "VersionId": v["VersionId"]}
-                for v in page.get("Versions", []) + page.get("DeleteMarkers", [])
-            ]
-            for i in range(0, len(items), 1000):
-                client.delete_objects(Bucket=bucket, Delete={"Objects": items[i : i + 1000], "Quiet": True})
-            n += len(items)
-        return n
-    keys = [o["Key"] for o in _iter_listing(client, bucket, "")]
-    _delete_keys(client, bucket, keys)
-    return len(keys)
+    if not versioned:
+        _delete_keys(client, bucket, keys)
+        return len(keys)
+    wanted = set(keys)
+    items = []
+    paginator = client.get_paginator("list_object_versions")
+    for page in paginator.paginate(Bucket=bucket):
+        items += [
+            {"Key": v["Key"], "VersionId": v["VersionId"]}
+            for v in page.get("Versions", []) + page.get("DeleteMarkers", [])
+            if v["Key"] in wanted
+        ]
+    for i in range(0, len(items), 1000):
+        client.delete_objects(Bucket=bucket, Delete={"Objects": items[i : i + 1000], "Quiet": True})
+    return len(items)
 
 
 def _delete_bucket(client: Any, bucket: str) -> None:
@@ -451,26 +471,26 @@ def _delete_bucket(client: Any, bucket: str) -> None:
     client.delete_bucket(Bucket=bucket)
 
 
-def exec_delete_bucket(client: Any, a: DeleteBucket) -> dict[str, Any]:
-    emptied = _empty_bucket(client, a.bucket) if a.force else 0
+def exec_delete_bucket(client: Any, a: DeleteBucket, resolved: Footprint) -> dict[str, Any]:
+    emptied = _empty_bucket(client, a.bucket, _planned_keys(resolved, a.bucket)) if a.force else 0
     _delete_bucket(client, a.bucket)
     return {"emptied": emptied}
 
 
-def exec_recreate_bucket(client: Any, a: BucketOnly) -> dict[str, Any]:
+def exec_recreate_bucket(client: Any, a: BucketOnly, resolved: Footprint) -> dict[str, Any]:
     region = client.get_bucket_location(Bucket=a.bucket).get("LocationConstraint") or "us-east-1"
-    emptied = _empty_bucket(client, a.bucket)
+    emptied = _empty_bucket(client, a.bucket, _planned_keys(resolved, a.bucket))
     _delete_bucket(client, a.bucket)
-    exec_create_bucket(client, CreateBucket(bucket=a.bucket, region=region))
+    exec_create_bucket(client, CreateBucket(bucket=a.bucket, region=region), resolved)
     return {"emptied": emptied}
 
 
-def exec_put_policy(client: Any, a: PutPolicy) -> dict[str, Any]:
+def exec_put_policy(client: Any, a: PutPolicy, resolved: Footprint) -> dict[str, Any]:
     client.put_bucket_policy(Bucket=a.bucket, Policy=a.policy)
     return {}
 
 
-def exec_put_tagging(client: Any, a: PutTagging) -> dict[str, Any]:
+def exec_put_tagging(client: Any, a: PutTagging, resolved: Footprint) -> dict[str, Any]:
     if a.tags:
         client.put_bucket_tagging(
             Bucket=a.bucket, Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in a.tags.items()]}
@@ -480,15 +500,72 @@ def exec_put_tagging(client: Any, a: PutTagging) -> dict[str, Any]:
     return {}
 
 
-def exec_put_versioning(client: Any, a: PutVersioning) -> dict[str, Any]:
+def exec_put_versioning(client: Any, a: PutVersioning, resolved: Footprint) -> dict[str, Any]:
     client.put_bucket_versioning(Bucket=a.bucket, VersioningConfiguration={"Status": a.status})
     return {}
+
+
+# ---------------------------------------------------------------- risks
+
+
+def _principals(principal: Any) -> list[str]:
+    if isinstance(principal, str):
+        return [principal]
+    if isinstance(principal, list):
+        return [p for x in principal for p in _principals(x)]
+    if isinstance(principal, dict):
+        return [p for v in principal.values() for p in _principals(v)]
+    return []
+
+
+def public_statements(policy: Any) -> list[int]:
+    """Indexes of the statements of a bucket policy that allow anyone (``Principal: "*"``, or
+    ``{"AWS": "*"}``), whatever their conditions: the approver reads those."""
+    if not isinstance(policy, dict):
+        return []
+    stmts = policy.get("Statement")
+    if isinstance(stmts, dict):
+        stmts = [stmts]
+    out = []
+    for i, st in enumerate(stmts if isinstance(stmts, list) else []):
+        if not isinstance(st, dict) or st.get("Effect") != "Allow":
+            continue
+        if "*" in _principals(st.get("Principal")) or "NotPrincipal" in st:
+            out.append(i)
+    return out
+
+
+def risks(changes: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    for c in changes:
+        if c.get("kind") != "s3.bucket" or c["action"] not in ("create", "update", "replace"):
+            continue
+        before = (c.get("before") or {}).get("policy")
+        after = (c.get("after") or {}).get("policy")
+        if c["action"] == "update" and before != after:
+            out.append(("access-policy", f"the bucket policy of {c['address']} changes"))
+        public = public_statements(after)
+        if public and public != public_statements(before):
+            out.append(
+                (
+                    "public-access",
+                    f'the bucket policy of {c["address"]} grants access to anyone (Principal "*") in statement(s) '
+                    + ", ".join(str(i) for i in public),
+                )
+            )
+    return out
 
 
 # ---------------------------------------------------------------- specs
 
 TOOLSET = Toolset(
-    name="s3", target_kind="aws", service="s3", snapshot=snapshot, volatile=VOLATILE, kind_of=kind_of
+    name="s3",
+    target_kind="aws",
+    service="s3",
+    snapshot=snapshot,
+    volatile=VOLATILE,
+    kind_of=kind_of,
+    risks=risks,
 )
 _read = TOOLSET.read
 _write = TOOLSET.write

@@ -4,8 +4,23 @@ A read tool has ``read(client, args, limits) -> dict``. A write tool has:
 
 - ``footprint(args) -> Footprint``: every resource the call can touch, derived from arguments;
 - ``snapshot(client, footprint, limits) -> Snapshot``: read those resources from any client;
-- ``execute(client, args) -> dict | None``: perform the call against any client;
+- ``execute(client, args, resolved) -> dict | None``: perform the call against any client, acting
+  on exactly the resources of ``resolved`` (the footprint with every pattern resolved against the
+  baseline, ``Footprint.resolve``): a prefix is listed once, in the rehearsal's baseline, and
+  never again when the call runs;
 - ``volatile``: state fields ignored when comparing (timestamps).
+
+Optional, per toolset (the engine calls them; it knows nothing of S3 or Docker):
+
+- ``canonical(client, args) -> args``: the same call with every resource named canonically (a
+  container ID becomes its name), read from production before policy decides; raises
+  ``ToolFailure`` when a name is ambiguous;
+- ``watch(client, footprint) -> () -> list[str]``: called right before a plan is applied; the
+  function it returns is called right after and lists the addresses that changed *anywhere* in
+  the resources (a container's whole filesystem), so apply flags what the plan did not list;
+- ``risks(changes) -> [(flag, note)]``: risk flags the toolset reads from a diff;
+- ``widens``: the rehearsal learns the footprint by running the call (a shell command); the
+  stored footprint then holds the footprint of the arguments rather than equalling it.
 
 The same functions run against production, the sandbox, or an emulator: clients differ only
 in ``endpoint_url`` and credentials (STYLE.md §9).
@@ -73,6 +88,49 @@ class Footprint:
             paths=tuple(tuple(p) for p in d.get("paths", ())),  # type: ignore[misc]
         )
 
+    def resolve(self, states: dict[str, Any]) -> Footprint:
+        """The footprint with every prefix replaced by the exact keys ``states`` holds under it (the
+        objects that existed when the call was planned). Everything else is kept as it is."""
+        if not self.prefixes:
+            return self
+        keys = dict.fromkeys(self.keys)
+        for bucket, prefix in self.prefixes:
+            head = f"aws:s3:::{bucket}/"
+            for addr in sorted(states):
+                if states[addr] is None or not addr.startswith(head):
+                    continue
+                key = addr[len(head) :]
+                if key.startswith(prefix):
+                    keys[(bucket, key)] = None
+        return Footprint(buckets=self.buckets, keys=tuple(keys), containers=self.containers, paths=self.paths)
+
+    def covers(self, address: str) -> bool:
+        """Whether ``address`` is one of the resources this footprint names (or lies under a prefix)."""
+        if address.startswith("docker:container/"):
+            rest = address.removeprefix("docker:container/")
+            name, sep, path = rest.partition(":")
+            if not sep:
+                return name in self.containers
+            return (name, path) in set(self.paths)
+        if address.startswith("aws:s3:::"):
+            bucket, sep, key = address.removeprefix("aws:s3:::").partition("/")
+            if not sep:
+                return bucket in self.buckets
+            if (bucket, key) in set(self.keys):
+                return True
+            return any(b == bucket and key.startswith(p) for b, p in self.prefixes)
+        return False
+
+    def within(self, other: Footprint) -> bool:
+        """Every resource this footprint names is named by ``other`` too."""
+        return (
+            set(self.buckets) <= set(other.buckets)
+            and set(self.prefixes) <= set(other.prefixes)
+            and all(other.covers(f"aws:s3:::{b}/{k}") for b, k in self.keys)
+            and set(self.containers) <= set(other.containers)
+            and set(self.paths) <= set(other.paths)
+        )
+
     def patterns(self) -> list[str]:
         out = [f"aws:s3:::{b}" for b in self.buckets]
         out += [f"aws:s3:::{b}/{p}*" for b, p in self.prefixes]
@@ -85,7 +143,10 @@ class Footprint:
 ReadFn = Callable[[Any, Any, Limits], dict[str, Any]]
 FootprintFn = Callable[[Any], Footprint]
 SnapshotFn = Callable[[Any, Footprint, Limits], Snapshot]
-ExecuteFn = Callable[[Any, Any], "dict[str, Any] | None"]
+ExecuteFn = Callable[[Any, Any, Footprint], "dict[str, Any] | None"]
+CanonicalFn = Callable[[Any, Any], Any]
+WatchFn = Callable[[Any, Footprint], Callable[[], list[str]]]
+RisksFn = Callable[[list[dict[str, Any]]], list[tuple[str, str]]]
 
 
 @dataclass(frozen=True)
@@ -106,6 +167,10 @@ class ToolSpec:
     execute: ExecuteFn | None = None
     volatile: frozenset[str] = field(default_factory=frozenset)
     kind_of: Callable[[str], str] | None = None
+    canonical: CanonicalFn | None = None
+    watch: WatchFn | None = None
+    risks: RisksFn | None = None
+    widens: bool = False
 
     def __post_init__(self) -> None:
         if self.read_only and self.read is None:
@@ -131,6 +196,9 @@ class Toolset:
     snapshot: SnapshotFn
     volatile: frozenset[str]
     kind_of: Callable[[str], str]
+    canonical: CanonicalFn | None = None
+    watch: WatchFn | None = None
+    risks: RisksFn | None = None
 
     def read(self, name: str, title: str, desc: str, args: type[BaseModel], fn: ReadFn) -> ToolSpec:
         return ToolSpec(
@@ -144,6 +212,7 @@ class Toolset:
             service=self.service,
             read=fn,
             idempotent=True,
+            canonical=self.canonical,
         )
 
     def write(
@@ -156,6 +225,7 @@ class Toolset:
         execute: ExecuteFn,
         destructive: bool = False,
         idempotent: bool = False,
+        widens: bool = False,
     ) -> ToolSpec:
         return ToolSpec(
             name=name,
@@ -173,4 +243,8 @@ class Toolset:
             execute=execute,
             volatile=self.volatile,
             kind_of=self.kind_of,
+            canonical=self.canonical,
+            watch=self.watch,
+            risks=self.risks,
+            widens=widens,
         )

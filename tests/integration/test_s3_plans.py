@@ -293,11 +293,13 @@ async def test_recomputing_the_hash_after_an_edit_does_not_revive_the_approval(
         "UPDATE plans SET args = ?, plan_hash = ? WHERE id = ?",
         (json.dumps(edited.args), edited.compute_hash(), plan.id),
     )
-    with pytest.raises(NotApproved, match="0 valid approval"):
+    with pytest.raises(PlanTampered, match="not the one the audit chain recorded"):
         await engine.apply(plan.id, "alice")
     assert "index.html" in production.objects("site")
     ok, message, _ = await engine.store.verify_audit()
-    assert ok, message  # the audit chain itself was not touched in this scenario
+    assert ok, message  # the audit chain itself was not touched in this scenario...
+    ok, problems, _ = await engine.store.verify_store()
+    assert not ok and any("stored hash" in p for p in problems)  # ...but the rows disagree with it
 
 
 async def test_concurrent_applies_of_one_plan_apply_it_once(
@@ -410,8 +412,8 @@ async def test_divergence_after_apply_is_flagged_loudly(engine: Engine, producti
     seed(production)
     real = SPECS["put_s3_object"]
 
-    def sneaky_execute(client: Any, a: Any) -> dict[str, Any]:
-        real.execute(client, a)  # type: ignore[misc]
+    def sneaky_execute(client: Any, a: Any, resolved: Footprint) -> dict[str, Any]:
+        real.execute(client, a, resolved)  # type: ignore[misc]
         if production.endpoint in client.meta.endpoint_url:
             client.put_object(Bucket=a.bucket, Key=a.key, Body=b"something else")
         return {}

@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 import pytest
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from server import policy, scopes
 from server.config import Config, parse_config
@@ -254,7 +254,6 @@ patterns = ["aws:s3:::site", "aws:s3:::site/*"]
             {"bucket": "staging-12", "key": "k", "body": "x"},
             "targets.prod.scopes.resources.allow",
         ),
-        ("put_s3_object", {"bucket": "Site", "key": "k", "body": "x"}, "targets.prod.scopes.resources.allow"),
         # a prefix footprint must lie inside the allowed glob
         ("delete_s3_objects", {"bucket": "logs", "prefix": "tmp/"}, None),
         ("delete_s3_objects", {"bucket": "logs", "prefix": "t"}, "targets.prod.scopes.resources.allow"),
@@ -770,3 +769,9 @@ def test_risk_flags_from_the_rehearsal_count_for_approval_rules() -> None:
     plan.risk = ["lower-fidelity"]
     d = policy.evaluate_plan(config, "prod", config.targets["prod"], RESTART, plan, policy.History())
     assert d.required_approvals == 3 and d.risk.count("lower-fidelity") == 1
+
+
+def test_a_bucket_named_in_another_case_is_refused_before_policy() -> None:
+    # S3 bucket names are lowercase: 'Site' is not another name for 'site' that a glob could miss.
+    with pytest.raises(ValidationError, match="pattern"):
+        S3["put_s3_object"].args.model_validate({"bucket": "Site", "key": "k", "body": "x"})

@@ -89,7 +89,7 @@ async def test_a_rejection_rejects_even_after_one_approval(store: Store) -> None
 
 
 async def test_audit_chain_detects_an_edited_row(store: Store) -> None:
-    plan = await store.create_plan(a_plan(), "agent")
+    plan = await store.create_plan(a_plan(required_approvals=1), "agent")
     await store.record_decision(plan, "alice", "approve", "", 1)
     assert (await store.verify_audit())[0]
     with sqlite3.connect(store.path) as db:
@@ -99,7 +99,7 @@ async def test_audit_chain_detects_an_edited_row(store: Store) -> None:
 
 
 async def test_audit_chain_detects_a_deleted_row(store: Store) -> None:
-    plan = await store.create_plan(a_plan(), "agent")
+    plan = await store.create_plan(a_plan(required_approvals=1), "agent")
     await store.record_decision(plan, "alice", "approve", "", 1)
     with sqlite3.connect(store.path) as db:
         db.execute("DELETE FROM audit WHERE id = 2")
@@ -108,7 +108,7 @@ async def test_audit_chain_detects_a_deleted_row(store: Store) -> None:
 
 
 async def test_audit_chain_detects_a_removed_tail_row_followed_by_new_events(store: Store) -> None:
-    plan = await store.create_plan(a_plan(), "agent")
+    plan = await store.create_plan(a_plan(required_approvals=1), "agent")
     await store.record_decision(plan, "alice", "approve", "", 1)
     with sqlite3.connect(store.path) as db:
         db.execute("DELETE FROM audit WHERE id = (SELECT MAX(id) FROM audit)")
@@ -133,7 +133,7 @@ async def test_unknown_plan_is_a_clear_not_found(store: Store) -> None:
 
 
 async def test_audit_chain_detects_a_removed_tail_row(store: Store) -> None:
-    plan = await store.create_plan(a_plan(), "agent")
+    plan = await store.create_plan(a_plan(required_approvals=1), "agent")
     await store.record_decision(plan, "alice", "approve", "", 1)
     with sqlite3.connect(store.path) as db:
         db.execute("DELETE FROM audit WHERE id = (SELECT MAX(id) FROM audit)")

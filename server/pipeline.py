@@ -233,6 +233,8 @@ class Engine:
             result = await anyio.to_thread.run_sync(spec.read, client, args, self.limits)
         except Exception as exc:
             raise describe_client_error(exc, self.where(name, target)) from exc
+        if spec.listed is not None:
+            result = _hide_denied(spec, args, result, name, target)
         return {"target": name, "playground": target.playground, **result}
 
     # ------------------------------------------------------------ plan
@@ -798,6 +800,24 @@ APPLY_REQUIREMENTS: list[tuple[str, Requirement]] = [
     ("in scope", _req_in_scope),
     ("not expired", _req_not_expired),
 ]
+
+
+def _hide_denied(
+    spec: ToolSpec, args: Any, result: dict[str, Any], target_name: str, target: TargetConfig
+) -> dict[str, Any]:
+    """A listing shows only what a read of each item would be allowed to show: a container denied
+    by name is not revealed by listing them all."""
+    assert spec.listed is not None
+    key, addresses = spec.listed(args, result)
+    items = result.get(key) or []
+    keep = [
+        item
+        for item, addr in zip(items, addresses, strict=True)
+        if policy.resource_decision(target_name, target, "read", addr).allowed
+    ]
+    if len(keep) == len(items):
+        return result
+    return {**result, key: keep, "hidden_by_scope": len(items) - len(keep)}
 
 
 def _short_args(args: Any) -> Any:

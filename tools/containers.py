@@ -1532,6 +1532,7 @@ SPECS: tuple[ToolSpec, ...] = (
         "List the containers of the Docker host: name, image, status, labels, published ports.",
         ListContainers,
         read_list_containers,
+        listed=lambda a, r: ("containers", [container_address(c["name"]) for c in r.get("containers", [])]),
     ),
     _read(
         "inspect_container",

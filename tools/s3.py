@@ -578,6 +578,7 @@ SPECS: tuple[ToolSpec, ...] = (
         "List the buckets of the target.",
         ListBuckets,
         read_list_buckets,
+        listed=lambda a, r: ("buckets", [s3_bucket_address(b["name"]) for b in r.get("buckets", [])]),
     ),
     _read(
         "list_s3_objects",
@@ -585,6 +586,10 @@ SPECS: tuple[ToolSpec, ...] = (
         "List objects in a bucket, optionally under a prefix, one page at a time.",
         ListObjects,
         read_list_objects,
+        listed=lambda a, r: (
+            "objects",
+            [s3_object_address(a.bucket, o["key"]) for o in r.get("objects", [])],
+        ),
     ),
     _read(
         "get_s3_object",

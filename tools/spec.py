@@ -19,6 +19,8 @@ Optional, per toolset (the engine calls them; it knows nothing of S3 or Docker):
   function it returns is called right after and lists the addresses that changed *anywhere* in
   the resources (a container's whole filesystem), so apply flags what the plan did not list;
 - ``risks(changes) -> [(flag, note)]``: risk flags the toolset reads from a diff;
+- ``listed(args, result) -> (key, addresses)`` on a listing: which list in the result holds the
+  items and each item's address, so that items a read of them would be denied are left out;
 - ``widens``: the rehearsal learns the footprint by running the call (a shell command); the
   stored footprint then holds the footprint of the arguments rather than equalling it.
 
@@ -147,6 +149,7 @@ ExecuteFn = Callable[[Any, Any, Footprint], "dict[str, Any] | None"]
 CanonicalFn = Callable[[Any, Any], Any]
 WatchFn = Callable[[Any, Footprint], Callable[[], list[str]]]
 RisksFn = Callable[[list[dict[str, Any]]], list[tuple[str, str]]]
+ListedFn = Callable[[Any, dict[str, Any]], tuple[str, list[str]]]
 
 
 @dataclass(frozen=True)
@@ -171,6 +174,7 @@ class ToolSpec:
     watch: WatchFn | None = None
     risks: RisksFn | None = None
     widens: bool = False
+    listed: ListedFn | None = None
 
     def __post_init__(self) -> None:
         if self.read_only and self.read is None:
@@ -200,7 +204,15 @@ class Toolset:
     watch: WatchFn | None = None
     risks: RisksFn | None = None
 
-    def read(self, name: str, title: str, desc: str, args: type[BaseModel], fn: ReadFn) -> ToolSpec:
+    def read(
+        self,
+        name: str,
+        title: str,
+        desc: str,
+        args: type[BaseModel],
+        fn: ReadFn,
+        listed: ListedFn | None = None,
+    ) -> ToolSpec:
         return ToolSpec(
             name=name,
             toolset=self.name,
@@ -213,6 +225,7 @@ class Toolset:
             read=fn,
             idempotent=True,
             canonical=self.canonical,
+            listed=listed,
         )
 
     def write(

@@ -92,6 +92,16 @@ async def test_a_container_denied_by_name_cannot_be_read_through_its_id(
     assert all(db in e["data"]["error"] for e in events)
 
 
+async def test_listing_containers_does_not_reveal_one_denied_by_name(gated: Engine, prod: Production) -> None:
+    db = prod.container("db-listed", DATA)
+    web = prod.container("web-listed", DATA)
+    spec = SPECS["list_containers"]
+    out = await gated.read(spec, spec.args(all=True), None)
+    names = [c["name"] for c in out["containers"]]
+    assert web in names and db not in names
+    assert out["hidden_by_scope"] >= 1
+
+
 async def test_a_container_denied_by_name_cannot_be_changed_through_its_id(
     gated: Engine, prod: Production
 ) -> None:

@@ -175,6 +175,17 @@ async def test_apply_refuses_a_prefix_widened_in_the_store(
     assert set(objects(production, names["logs"])) == {"tmp/1", "tmp/2", "tmp/3", "keep/a", "keep/b"}
 
 
+async def test_a_listing_leaves_out_what_a_read_of_it_would_be_denied(
+    production: str, sandbox: MotoSandbox, store: Store, names: dict[str, str]
+) -> None:
+    e = engine(config(production, names), store, sandbox)
+    spec = SPECS["list_s3_buckets"]
+    out = await e.read(spec, spec.args(), None)
+    listed = {b["name"] for b in out["buckets"]}
+    assert names["site"] in listed and names["secret"] not in listed
+    assert out["hidden_by_scope"] >= 1
+
+
 # ---------------------------------------------------------------- 2. apply replays the resolved list
 
 

@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
@@ -241,6 +242,7 @@ class Store:
         self.path = path
         self._lock = anyio.Lock()
         self._seen: dict[str, tuple[int, set[tuple[str, str, str]]]] = {}
+        self._head: tuple[int, str] | None = None
 
     @classmethod
     async def open(cls, path: Path | str) -> Store:
@@ -260,7 +262,51 @@ class Store:
             ) from exc
         store = cls(db, path)
         await store._migrate()
+        await store._ensure_anchor()
         return store
+
+    # ------------------------------------------------------------ the head anchor
+    #
+    # The chain detects an edited, inserted or removed event, and a tail cut off while SQLite's
+    # AUTOINCREMENT sequence still counts it. Cutting the tail *and* the sequence (no hash to
+    # compute) would leave a consistent, shorter chain: a freeze or a rejection silently undone.
+    # So the head (last id and hash) is also written to a file beside the store after every
+    # commit, and the chain records, once, that the store is anchored: a cut tail, or an anchor
+    # file removed afterwards, is then detected too.
+
+    @property
+    def anchor_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".head")
+
+    def _read_anchor(self) -> tuple[int, str] | None:
+        try:
+            d = json.loads(self.anchor_path.read_text())
+            return int(d["id"]), str(d["hash"])
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError):
+            return (-1, "")  # unreadable: verification names it
+
+    def _write_anchor(self, row_id: int, row_hash: str) -> None:
+        try:
+            current = self._read_anchor()
+            if current is not None and current[0] >= row_id:
+                return  # another process wrote a later head
+            tmp = self.anchor_path.with_name(f"{self.anchor_path.name}.{os.getpid()}.tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(json.dumps({"id": row_id, "hash": row_hash}))
+            os.replace(tmp, self.anchor_path)
+        except OSError:  # the anchor is a second witness; the store itself is already committed
+            return
+
+    async def _ensure_anchor(self) -> None:
+        if self.anchor_path.exists():
+            return
+        cur = await self._db.execute("SELECT 1 FROM audit WHERE event = 'audit.anchored' LIMIT 1")
+        if await _first(cur) is not None:
+            return  # it was anchored and the file is gone: read_chain says so
+        await self.audit("interlock", "audit.anchored", {"anchor": self.anchor_path.name})
 
     async def close(self) -> None:
         await self._db.close()
@@ -286,6 +332,7 @@ class Store:
                 raise StoreError(
                     f"the store at {self.path} is unavailable: {exc}", "retry; if it persists, check the file"
                 ) from exc
+            self._head = None
             try:
                 yield self._db
             except BaseException:
@@ -293,6 +340,8 @@ class Store:
                 raise
             else:
                 await self._db.execute("COMMIT")
+                if self._head is not None:
+                    self._write_anchor(*self._head)
 
     # ------------------------------------------------------------ audit
 
@@ -323,9 +372,9 @@ class Store:
             (*row.values(), prev),
         )
         row_id = int(cur.lastrowid or 0)
-        await db.execute(
-            "UPDATE audit SET hash = ? WHERE id = ?", (_audit_hash(prev, {"id": row_id, **row}), row_id)
-        )
+        row_hash = _audit_hash(prev, {"id": row_id, **row})
+        await db.execute("UPDATE audit SET hash = ? WHERE id = ?", (row_hash, row_id))
+        self._head = (row_id, row_hash)
 
     async def audit(
         self, actor: str, event: str, data: dict[str, Any], plan_id: int | None = None, target: str = ""
@@ -369,6 +418,9 @@ class Store:
         n = 0
         plans: dict[int, ChainPlan] = {}
         frozen: dict[str, Any] | None = None
+        anchor = self._read_anchor()
+        anchored = False
+        hash_at_anchor: str | None = None
 
         def broken(message: str) -> ChainView:
             return ChainView(False, message, n, prev, frozen, plans)
@@ -387,6 +439,9 @@ class Store:
                     return broken(f"audit row {r['id']} was edited after it was written")
                 prev = r["hash"]
                 expected_id += 1
+                if anchor is not None and r["id"] == anchor[0]:
+                    hash_at_anchor = r["hash"]
+                anchored = anchored or r["event"] == "audit.anchored"
                 data = json.loads(r["data"])
                 if r["event"] in FREEZE_EVENTS:
                     frozen = data if r["event"] == "freeze" else None
@@ -398,6 +453,22 @@ class Store:
         seq = await _first(cur)
         if seq is not None and seq[0] != expected_id - 1:
             return broken(f"audit rows {expected_id} to {seq[0]} were removed from the end")
+        if anchor is None and anchored:
+            return broken(
+                f"the head anchor {self.anchor_path} was removed (the chain says this store is anchored)"
+            )
+        if anchor is not None:
+            if anchor[0] < 0:
+                return broken(f"the head anchor {self.anchor_path} is unreadable")
+            if anchor[0] > n:
+                return broken(
+                    f"audit rows {n + 1} to {anchor[0]} were removed from the end (the head anchor "
+                    f"{self.anchor_path.name} recorded event {anchor[0]})"
+                )
+            if hash_at_anchor != anchor[1]:
+                return broken(
+                    f"audit row {anchor[0]} is not the one the head anchor {self.anchor_path.name} recorded"
+                )
         return ChainView(True, f"audit chain intact ({n} events, head {prev[:16]})", n, prev, frozen, plans)
 
     async def chain_plan(self, plan_id: int, db: aiosqlite.Connection | None = None) -> ChainPlan:

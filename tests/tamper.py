@@ -51,6 +51,7 @@ def forge_chain(db: Path | str) -> None:
         conn.row_factory = sqlite3.Row
         hashes = {r["id"]: r["plan_hash"] for r in conn.execute("SELECT id, plan_hash FROM plans")}
         prev = GENESIS
+        last_id = 0
         for r in conn.execute("SELECT * FROM audit ORDER BY id").fetchall():
             data = json.loads(r["data"])
             if r["event"] in ("plan.created", "plan.approve", "plan.reject") and r["plan_id"] in hashes:
@@ -70,7 +71,14 @@ def forge_chain(db: Path | str) -> None:
                 "UPDATE audit SET data = ?, prev_hash = ?, hash = ? WHERE id = ?", (text, prev, h, r["id"])
             )
             prev = h
+            last_id = r["id"]
         conn.commit()
+    _write_anchor(db, last_id, prev)
+
+
+def _write_anchor(db: Path | str, row_id: int, row_hash: str) -> None:
+    """The head anchor beside the store, rewritten as a thorough forger would."""
+    Path(f"{db}.head").write_text(json.dumps({"id": row_id, "hash": row_hash}))
 
 
 def append_forged_event(db: Path | str, actor: str, event: str, data: dict[str, Any], plan_id: int) -> None:
@@ -94,5 +102,7 @@ def append_forged_event(db: Path | str, actor: str, event: str, data: dict[str, 
             "target": "prod",
             "data": text,
         }
-        conn.execute("UPDATE audit SET hash = ? WHERE id = ?", (_audit_hash(prev, row), row_id))
+        h = _audit_hash(prev, row)
+        conn.execute("UPDATE audit SET hash = ? WHERE id = ?", (h, row_id))
         conn.commit()
+    _write_anchor(db, int(row_id or 0), h)

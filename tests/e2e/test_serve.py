@@ -248,7 +248,7 @@ def test_cli_lists_shows_rejects_and_audits(
     assert applied.returncode == 1 and "rejected" in applied.stderr and "Traceback" not in applied.stderr
     assert "new-one" not in production.buckets()
     events = json.loads(run_cli(["audit", "--json", "--config", str(cfg)], env).stdout)
-    assert [e["event"] for e in events] == ["plan.created", "plan.reject", "plan.rejected"]
+    assert [e["event"] for e in events] == ["audit.anchored", "plan.created", "plan.reject", "plan.rejected"]
     assert run_cli(["audit", "--verify", "--config", str(cfg)], env).returncode == 0
     missing = run_cli(["show", "999", "--config", str(cfg)], env)
     assert missing.returncode == 1 and "no plan 999" in missing.stderr

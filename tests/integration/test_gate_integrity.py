@@ -473,3 +473,23 @@ async def test_a_huge_plan_id_gets_a_clear_tool_error_over_mcp(
             assert result.is_error
             text = result.content[0].text  # type: ignore[union-attr]
             assert "less than or equal to 9223372036854775807" in text, text
+
+
+async def test_cutting_the_tail_of_the_chain_and_its_sequence_is_detected(
+    production: str, sandbox: MotoSandbox, store: Store, db: Path, names: dict[str, str]
+) -> None:
+    e = engine(config(production, names), store, sandbox)
+    p = await plan(e, "put_s3_object", bucket=names["site"], key="t.txt", body="t")
+    await approve(store, p, "alice")
+    await store.put_setting(FREEZE_KEY, {"by": "ops", "reason": "incident", "at": 0}, "ops", "freeze")
+    # Undo the freeze without computing a single hash: cut the last event, and the sequence with it.
+    sql(db, "DELETE FROM audit WHERE id = (SELECT MAX(id) FROM audit)")
+    sql(db, "UPDATE sqlite_sequence SET seq = (SELECT MAX(id) FROM audit) WHERE name = 'audit'")
+    sql(db, "DELETE FROM settings")
+    with pytest.raises(PlanTampered, match="removed from the end"):
+        await e.apply(p.id, "agent")
+    # Removing the anchor file as well is detected: the chain says the store is anchored.
+    Path(f"{db}.head").unlink()
+    with pytest.raises(PlanTampered, match="head anchor .* was removed"):
+        await e.apply(p.id, "agent")
+    assert "t.txt" not in objects(production, names["site"])

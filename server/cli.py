@@ -553,14 +553,6 @@ def cmd_scopes(args: argparse.Namespace) -> int:
     return 0 if not findings else 1
 
 
-def cmd_connect(args: argparse.Namespace) -> int:
-    from .connect import connect
-
-    return connect(
-        args.client, write=args.write, config=args.config, transport=args.transport, port=args.port
-    )
-
-
 # ---------------------------------------------------------------- parser
 
 
@@ -677,14 +669,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.set_defaults(fn=cmd_scopes)
 
-    s = sub.add_parser("connect", parents=[common], help="print (or --write) the MCP config for a client")
-    s.add_argument("client", choices=["claude-code", "kiro", "cursor", "gemini", "amazon-q"])
-    s.add_argument(
-        "--write", action="store_true", help="write the project config file instead of printing it"
-    )
-    s.add_argument("--transport", choices=["stdio", "http"], default="stdio")
-    s.add_argument("--port", type=int, default=8765)
-    s.set_defaults(fn=cmd_connect)
+    # Commands that live in their own module add their own parser (and set `fn`).
+    from . import connect, guard, init_config
+
+    connect.add_parser(sub, common)
+    guard.add_parser(sub, common)
+    init_config.add_parser(sub, common)
     return p
 
 

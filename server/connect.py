@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 from typing import Any
@@ -54,3 +55,20 @@ def connect(client: str, *, write: bool, config: str | None, transport: str, por
     path.write_text(json.dumps(existing, indent=2) + "\n")
     print(f"wrote {path}")
     return 0
+
+
+def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    s = sub.add_parser("connect", parents=[common], help="print (or --write) the MCP config for a client")
+    s.add_argument("client", choices=["claude-code", "kiro", "cursor", "gemini", "amazon-q"])
+    s.add_argument(
+        "--write", action="store_true", help="write the project config file instead of printing it"
+    )
+    s.add_argument("--transport", choices=["stdio", "http"], default="stdio")
+    s.add_argument("--port", type=int, default=8765)
+    s.set_defaults(fn=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    return connect(
+        args.client, write=args.write, config=args.config, transport=args.transport, port=args.port
+    )

@@ -539,19 +539,8 @@ class Engine:
             # writes are reported but are not the call's doing.
             unplanned = elsewhere if spec.widens else []
             also_changed = [] if spec.widens else elsewhere
-        except InterlockError as exc:
-            await self.store.transition(
-                plan.id,
-                [Status.APPLYING],
-                Status.DIVERGED,
-                actor,
-                "plan.diverged",
-                {"error": exc.message, **applied},
-                outcome={"error": f"could not verify: {exc.message}"},
-            )
-            return await self.store.get_plan(plan.id)
         except Exception as exc:
-            err = describe_client_error(exc, where)
+            err = exc if isinstance(exc, InterlockError) else describe_client_error(exc, where)
             await self.store.transition(
                 plan.id,
                 [Status.APPLYING],

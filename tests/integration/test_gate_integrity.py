@@ -189,14 +189,8 @@ async def test_a_listing_leaves_out_what_a_read_of_it_would_be_denied(
 # ---------------------------------------------------------------- 2. apply replays the resolved list
 
 
-async def test_apply_deletes_only_the_objects_the_plan_listed(
-    production: str, sandbox: MotoSandbox, store: Store, names: dict[str, str]
-) -> None:
-    e = engine(config(production, names), store, sandbox)
-    p = await plan(e, "delete_s3_objects", bucket=names["logs"], prefix="tmp/")
-    assert {c["address"].rsplit("/", 1)[-1] for c in p.changes} == {"1", "2", "3"}
-    await approve(store, p, "alice")
-    # An object appears under the prefix right after apply's stale check, before the delete runs.
+def race_after_stale_check(e: Engine, write: Any) -> None:
+    """Run ``write`` against production right after apply's first read (the stale check)."""
     real = e.snapshot
     calls = 0
 
@@ -205,10 +199,26 @@ async def test_apply_deletes_only_the_objects_the_plan_listed(
         calls += 1
         out = await real(*a, **kw)
         if calls == 1:
-            client(production).put_object(Bucket=names["logs"], Key="tmp/new", Body=b"written after the plan")
+            write()
         return out
 
     e.snapshot = snapshot_then_race  # type: ignore[method-assign]
+
+
+async def test_apply_deletes_only_the_objects_the_plan_listed(
+    production: str, sandbox: MotoSandbox, store: Store, names: dict[str, str]
+) -> None:
+    e = engine(config(production, names), store, sandbox)
+    p = await plan(e, "delete_s3_objects", bucket=names["logs"], prefix="tmp/")
+    assert {c["address"].rsplit("/", 1)[-1] for c in p.changes} == {"1", "2", "3"}
+    await approve(store, p, "alice")
+    # An object appears under the prefix right after apply's stale check, before the delete runs.
+    race_after_stale_check(
+        e,
+        lambda: client(production).put_object(
+            Bucket=names["logs"], Key="tmp/new", Body=b"written after the plan"
+        ),
+    )
     done = await e.apply(p.id, "agent")
     assert objects(production, names["logs"]) == {
         "tmp/new": b"written after the plan",
@@ -225,18 +235,9 @@ async def test_a_forced_bucket_delete_never_deletes_an_object_the_plan_did_not_l
     e = engine(config(production, names), store, sandbox)
     p = await plan(e, "delete_s3_bucket", bucket=names["logs"], force=True)
     await approve(store, p, "alice")
-    real = e.snapshot
-    calls = 0
-
-    async def snapshot_then_race(*a: Any, **kw: Any) -> Any:
-        nonlocal calls
-        calls += 1
-        out = await real(*a, **kw)
-        if calls == 1:
-            client(production).put_object(Bucket=names["logs"], Key="late.txt", Body=b"late")
-        return out
-
-    e.snapshot = snapshot_then_race  # type: ignore[method-assign]
+    race_after_stale_check(
+        e, lambda: client(production).put_object(Bucket=names["logs"], Key="late.txt", Body=b"late")
+    )
     with pytest.raises(BackendError, match="BucketNotEmpty"):
         await e.apply(p.id, "agent")
     assert objects(production, names["logs"]) == {"late.txt": b"late"}

@@ -15,7 +15,8 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
-from typing import Annotated, Any
+from functools import partial
+from typing import TYPE_CHECKING, Annotated, Any
 
 import anyio
 from mcp.server.mcpserver import Context, MCPServer
@@ -34,6 +35,9 @@ from .pipeline import Engine, PlanResult
 from .plans import Status
 from .render import plan_text
 from .store import MAX_PLAN_ID, Store
+
+if TYPE_CHECKING:
+    from .playground import Attachment
 
 INSTRUCTIONS = (
     "interlock gives you infrastructure tools that cannot change production on their own. Read tools "
@@ -167,10 +171,17 @@ def _read_text(spec: ToolSpec, result: dict[str, Any]) -> str:
 
 
 def register_meta_tools(server: MCPServer, holder: Holder) -> None:
+    # open_world_hint: get_plan and list_plans read interlock's own store (a closed world);
+    # apply_plan reaches the target (production).
     @server.tool(
         name="get_plan",
+        title="Get a plan",
         annotations=ToolAnnotations(
-            title="Get a plan", read_only_hint=True, idempotent_hint=True, destructive_hint=False
+            title="Get a plan",
+            read_only_hint=True,
+            destructive_hint=False,
+            idempotent_hint=True,
+            open_world_hint=False,
         ),
     )
     async def get_plan(
@@ -202,8 +213,13 @@ def register_meta_tools(server: MCPServer, holder: Holder) -> None:
 
     @server.tool(
         name="list_plans",
+        title="List plans",
         annotations=ToolAnnotations(
-            title="List plans", read_only_hint=True, idempotent_hint=True, destructive_hint=False
+            title="List plans",
+            read_only_hint=True,
+            destructive_hint=False,
+            idempotent_hint=True,
+            open_world_hint=False,
         ),
     )
     async def list_plans(
@@ -245,6 +261,7 @@ def register_meta_tools(server: MCPServer, holder: Holder) -> None:
 
     @server.tool(
         name="apply_plan",
+        title="Apply an approved plan",
         annotations=ToolAnnotations(
             title="Apply an approved plan",
             read_only_hint=False,
@@ -320,6 +337,27 @@ def register_meta_tools(server: MCPServer, holder: Holder) -> None:
         return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=body)
 
 
+async def _start_playground(config: Config) -> Attachment | None:
+    """Start (or find) the playground when the config has one without an endpoint: attached first, so
+    the playground counts this server while it runs; started under ``interruptible_start``, so a
+    SIGTERM during the few seconds of seeding stops the half-started playground too."""
+    from . import playground
+
+    target = config.targets.get(PLAYGROUND)
+    if target is None or not target.playground or target.endpoint_url:
+        return None
+    store = store_path(config)
+    attachment = playground.attach(store)
+    try:
+        with playground.interruptible_start():
+            endpoint = await anyio.to_thread.run_sync(partial(playground.ensure_playground, store))
+    except BaseException:
+        attachment.detach()
+        raise
+    target.endpoint_url = endpoint
+    return attachment
+
+
 def build_server(config: Config, *, extra_specs: tuple[ToolSpec, ...] = ()) -> MCPServer:
     holder = Holder()
     specs = {s.name: s for s in (*ALL_SPECS, *extra_specs)}
@@ -327,38 +365,34 @@ def build_server(config: Config, *, extra_specs: tuple[ToolSpec, ...] = ()) -> M
 
     @asynccontextmanager
     async def lifespan(_server: MCPServer) -> AsyncIterator[dict[str, Any]]:
-        from .playground import ensure_playground
-
-        if (
-            PLAYGROUND in config.targets
-            and config.targets[PLAYGROUND].playground
-            and not config.targets[PLAYGROUND].endpoint_url
-        ):
-            endpoint = await anyio.to_thread.run_sync(ensure_playground)
-            config.targets[PLAYGROUND].endpoint_url = endpoint
-        store = await Store.open(store_path(config))
-        sandbox = MotoSandbox()
+        attachment = await _start_playground(config)
         try:
-            await anyio.to_thread.run_sync(sandbox.start)
-        except SandboxError as exc:
-            await store.close()
-            raise SandboxUnavailable(str(exc), "check that moto[server] is installed") from exc
-        engine = Engine(config=config, store=store, specs=specs, actor="agent", sandbox=sandbox)
-        if any(t.kind == "docker" for t in config.targets.values()):
-            from .docker_backend import install
-
-            await install(engine)
-        holder.engine = engine
-        try:
-            yield {"engine": engine}
-        finally:
-            holder.engine = None
+            store = await Store.open(store_path(config))
+            sandbox = MotoSandbox()
+            try:
+                await anyio.to_thread.run_sync(sandbox.start)
+            except SandboxError as exc:
+                await store.close()
+                raise SandboxUnavailable(str(exc), "check that moto[server] is installed") from exc
+            engine = Engine(config=config, store=store, specs=specs, actor="agent", sandbox=sandbox)
             if any(t.kind == "docker" for t in config.targets.values()):
-                from .docker_backend import uninstall
+                from .docker_backend import install
 
-                await uninstall(engine)
-            await anyio.to_thread.run_sync(sandbox.stop)
-            await store.close()
+                await install(engine)
+            holder.engine = engine
+            try:
+                yield {"engine": engine}
+            finally:
+                holder.engine = None
+                if any(t.kind == "docker" for t in config.targets.values()):
+                    from .docker_backend import uninstall
+
+                    await uninstall(engine)
+                await anyio.to_thread.run_sync(sandbox.stop)
+                await store.close()
+        finally:
+            if attachment is not None:
+                attachment.detach()
 
     server: MCPServer = MCPServer(
         name="interlock",

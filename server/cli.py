@@ -22,7 +22,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from . import __version__
+from . import __version__, notify
 from .config import Config, load_config, store_path
 from .errors import InterlockError, PlanStateError, PlanTampered, UsageError
 from .pipeline import FREEZE_KEY, Engine
@@ -334,6 +334,11 @@ def cmd_watch(args: argparse.Namespace) -> int:
             pending = [
                 p for p in await engine.store.list_plans([Status.PENDING.value], 200) if p.id not in seen
             ]
+            arrived = [p for p in pending if p.expires_at >= time.time()]
+            if arrived:  # the approver hears of it: the bell, and a desktop notification where there is one
+                sys.stdout.write("\a")
+                sys.stdout.flush()
+                notify.desktop_notify(sorted(arrived, key=lambda p: p.id))
             for plan in sorted(pending, key=lambda p: p.id):
                 seen.add(plan.id)
                 plan = await engine.expire_if_due(plan, "interlock")
@@ -464,19 +469,88 @@ def cmd_audit(args: argparse.Namespace) -> int:
         console.print(table)
         return 0
 
+    async def follow(engine: Engine) -> int:
+        """Print events as they are appended, until Ctrl-C. Each poll is one statement on a read-only
+        autocommit connection, read to the end: no read transaction stays open between polls, so
+        writers are never held up and a WAL checkpoint can always complete."""
+        import sqlite3
+
+        uri = engine.store.path.resolve().as_uri() + "?mode=ro"
+        db = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=30, check_same_thread=False)
+        db.row_factory = sqlite3.Row
+        cols = "id, at, actor, event, plan_id, target, data, prev_hash, hash"
+        only = " AND plan_id = ?" if args.plan is not None else ""
+        extra = [args.plan] if args.plan is not None else []
+
+        def query(sql: str, params: list[Any]) -> list[dict[str, Any]]:
+            rows = [dict(r) for r in db.execute(sql, params).fetchall()]
+            for r in rows:
+                r["data"] = json.loads(r["data"])
+            return rows
+
+        def emit(rows: list[dict[str, Any]]) -> None:
+            for e in rows:
+                if args.json:
+                    print(json.dumps(e, default=str), flush=True)  # ASCII: control characters escaped
+                else:
+                    console.print("  ".join(audit_table_rows([e])[0]).rstrip(), soft_wrap=True)
+                    console.file.flush()
+
+        try:
+            last = int(db.execute("SELECT COALESCE(MAX(id), 0) FROM audit").fetchone()[0])
+            if args.limit:
+                recent = query(
+                    f"SELECT {cols} FROM audit WHERE 1 = 1{only} ORDER BY id DESC LIMIT ?",
+                    [*extra, args.limit],
+                )
+                emit(recent[::-1])
+                last = max([last, *(e["id"] for e in recent)])
+            if not args.json:
+                err_console.print("[dim]following the audit trail (Ctrl-C to stop)…[/]")
+            while True:
+                await anyio.sleep(0.5)
+                rows = await anyio.to_thread.run_sync(
+                    query,
+                    f"SELECT {cols} FROM audit WHERE id > ?{only} ORDER BY id LIMIT 1000",
+                    [last, *extra],
+                )
+                if rows:
+                    emit(rows)
+                    last = rows[-1]["id"]
+        finally:
+            db.close()
+
+    if args.follow:
+        if args.verify:
+            raise UsageError("--follow cannot be combined with --verify", "run them one after the other")
+        try:
+            return run_with_engine(args, follow)
+        except KeyboardInterrupt:  # Ctrl-C is how a follow ends
+            return 0
     return run_with_engine(args, go)
 
 
 def cmd_playground(args: argparse.Namespace) -> int:
-    from .playground import ensure_playground, running_playground, stop_playground
+    """`interlock playground status|start|stop`. A started playground stops itself after
+    $INTERLOCK_PLAYGROUND_IDLE_SECONDS (default 15 min) with no server attached and no open plan."""
+    from . import playground
 
     if args.action == "stop":
-        console.print("Playground stopped." if stop_playground() else "No playground was running.")
+        console.print("Playground stopped." if playground.stop_playground() else "No playground was running.")
     elif args.action == "start":
-        console.print(f"Playground running at {ensure_playground()}")
+        with playground.interruptible_start():
+            endpoint = playground.ensure_playground()  # plans come from `serve`, which records its store
+        console.print(f"Playground running at {endpoint}")
+        idle = playground.idle_stop_seconds()
+        console.print(
+            f"It stops after {playground.duration_text(idle)} with no server attached and no open plan "
+            f"(${playground.IDLE_ENV}), or with `interlock playground stop`."
+            if idle > 0
+            else "It runs until `interlock playground stop`."
+        )
     else:
-        ep = running_playground()
-        console.print(f"Playground running at {ep}" if ep else "No playground is running.")
+        for line in playground.status_lines(playground.playground_status()):
+            console.print(safe(line), soft_wrap=True)
     return 0
 
 
@@ -647,6 +721,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--limit", type=int, default=None)
     s.add_argument("--plan", type=plan_id, default=None, help="only events of this plan")
+    s.add_argument(
+        "--follow",
+        action="store_true",
+        help="keep printing events as they are appended (from the end, or the last --limit), until Ctrl-C",
+    )
     s.set_defaults(fn=cmd_audit)
 
     s = sub.add_parser(

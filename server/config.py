@@ -13,6 +13,7 @@ import tomllib
 from difflib import get_close_matches
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -29,6 +30,8 @@ KNOWN_RISKS = (
     "replace",
     "bulk",
     "access-policy",
+    "public-access",
+    "confusable-name",
     "listing-detail",
     "novel",
     # from the docker rehearsal (tools/containers.py)
@@ -62,6 +65,87 @@ class RehearsalConfig(_Strict):
 class ApprovalConfig(_Strict):
     required: int = Field(1, ge=1, description="distinct approvers a plan needs by default")
     plan_ttl_seconds: int = Field(3600, ge=1, description="a plan expires this long after it is made")
+
+
+NOTIFY_TIMEOUT_RANGE = (0.1, 60.0)
+
+
+class NotifyConfig(_Strict):
+    """Who hears about a plan that waits for a human, a denied call and a diverged apply (server/notify.py).
+
+    ``command`` is an argv list run without a shell, the notice in ``INTERLOCK_*`` environment
+    variables; ``webhook`` is an http(s) URL that receives a Slack-compatible JSON body. Either or
+    both. Each delivery is bounded by ``timeout_seconds`` and never holds up a plan.
+    """
+
+    command: list[str] | None = Field(None, description="argv of a program to run for each notice")
+    webhook: str | None = Field(None, description="http(s) URL that receives a JSON POST for each notice")
+    timeout_seconds: float = Field(5.0, description="bound on each delivery, 0.1 to 60 seconds")
+
+    @field_validator("command", mode="before")
+    @classmethod
+    def _command_shape(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            raise ValueError(
+                f"is the string {v!r}: write it as a list of arguments, e.g. command = "
+                '["notify-send", "interlock"]; it runs without a shell'
+            )
+        return v
+
+    @field_validator("command")
+    @classmethod
+    def _command(cls, v: list[str] | None) -> list[str] | None:
+        if v is None:
+            return v
+        if not v:
+            raise ValueError(
+                'is empty: name a program, e.g. command = ["notify-send", "interlock"], or remove it'
+            )
+        for i, arg in enumerate(v):
+            if "\x00" in arg:
+                raise ValueError(
+                    f"command[{i}] contains a NUL character, which no argument can hold: remove it"
+                )
+        if not v[0].strip():
+            raise ValueError("command[0] is blank: it must name the program to run")
+        return v
+
+    @field_validator("webhook")
+    @classmethod
+    def _webhook(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        parts = urlsplit(v)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                f'{v!r} is not an http(s) URL: write e.g. webhook = "https://hooks.slack.com/services/..."'
+            )
+        if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in v):
+            raise ValueError("contains whitespace or a control character: percent-encode it or remove it")
+        return v
+
+    @field_validator("timeout_seconds", mode="before")
+    @classmethod
+    def _timeout_shape(cls, v: Any) -> Any:
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            raise ValueError(f"{v!r} is not a number of seconds: write e.g. timeout_seconds = 5")
+        return v
+
+    @field_validator("timeout_seconds")
+    @classmethod
+    def _timeout(cls, v: float) -> float:
+        lo, hi = NOTIFY_TIMEOUT_RANGE
+        if not lo <= v <= hi:  # also false for nan
+            raise ValueError(f"{v:g} is out of range: use {lo:g} to {hi:g} seconds (default 5)")
+        return v
+
+    @model_validator(mode="after")
+    def _something(self) -> NotifyConfig:
+        if self.command is None and self.webhook is None:
+            raise ValueError(
+                "[notify] sets neither command nor webhook: add one of them (or both), or remove [notify]"
+            )
+        return self
 
 
 def _check_patterns(patterns: list[str]) -> list[str]:
@@ -244,6 +328,7 @@ class Config(_Strict):
     rehearsal: RehearsalConfig = RehearsalConfig()
     approvals: ApprovalConfig = ApprovalConfig()
     targets: dict[str, TargetConfig] = Field(default_factory=dict)
+    notify: NotifyConfig | None = None
 
     # Not from the file:
     source: str = Field("built-in playground", exclude=True)

@@ -22,7 +22,7 @@ from sandbox.base import Rehearsal
 from sandbox.diff import Snapshot, diff, strip_volatile
 from tools.spec import Footprint, FootprintTooLarge, Limits, ToolFailure, ToolSpec
 
-from . import policy
+from . import notify, policy
 from .config import Config, TargetConfig
 from .errors import (
     BackendError,
@@ -185,6 +185,7 @@ class Engine:
             "args": _short_args(args),
         }
         await self.store.audit(actor, "call.denied", data, plan_id, target)
+        notify.call_denied(self.config, self.store, data, target, plan_id)
 
     async def history(
         self, target_name: str, target: TargetConfig, changes: list[dict[str, Any]]
@@ -391,6 +392,7 @@ class Engine:
                 {"rule": decision.approval_rule},
             )
             plan = await self.store.get_plan(plan.id)
+        notify.plan_stored(self.config, self.store, plan)  # queued: never awaited here
         return plan
 
     # ------------------------------------------------------------ apply
@@ -437,7 +439,8 @@ class Engine:
                 "check it with get_plan; nothing was applied twice",
             )
         try:
-            return await self._apply_approved(ctx.spec, plan, ctx.args, actor)
+            applied = await self._apply_approved(ctx.spec, plan, ctx.args, actor)
+            return notify.apply_ended(self.config, self.store, applied)  # diverged: queued
         except BaseException as exc:
             # Every way out of `applying` ends in a status that says what happened.
             with anyio.CancelScope(shield=True):

@@ -292,7 +292,7 @@ class Store:
             current = self._read_anchor()
             if current is not None and current[0] >= row_id:
                 return  # another process wrote a later head
-            tmp = self.anchor_path.with_name(f"{self.anchor_path.name}.{os.getpid()}.tmp")
+            tmp = self.anchor_path.with_name(f"{self.anchor_path.name}.{os.getpid()}.{id(self)}.tmp")
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as f:
                 f.write(json.dumps({"id": row_id, "hash": row_hash}))
@@ -410,6 +410,10 @@ class Store:
         head hash that ``interlock audit --verify`` prints. An attacker who rewrites every hash
         (the algorithm is public) forges a consistent chain: only hardened mode stops that.
         """
+        # The anchor first: it is written after its event committed, so every event it names is in
+        # the snapshot the query below reads (read the other way round, a commit in between would
+        # look like a cut tail).
+        anchor = self._read_anchor()
         cur = await self._db.execute(
             "SELECT id, at, actor, event, plan_id, target, data, prev_hash, hash FROM audit ORDER BY id"
         )
@@ -418,7 +422,6 @@ class Store:
         n = 0
         plans: dict[int, ChainPlan] = {}
         frozen: dict[str, Any] | None = None
-        anchor = self._read_anchor()
         anchored = False
         hash_at_anchor: str | None = None
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,42 +28,13 @@ from server.errors import (
 )
 from server.pipeline import FREEZE_KEY, Engine
 from server.plans import Plan, Status
-from server.playground import client, moto_process
+from server.playground import client
 from server.store import Store
+from tests.moto_fixtures import *  # noqa: F403
 from tests.tamper import append_forged_event, edit_plan, forge_chain, plan_row, sql
 from tools import ALL_SPECS
 
 SPECS = {s.name: s for s in ALL_SPECS}
-
-
-@pytest.fixture(scope="module")
-def production() -> Iterator[str]:
-    with moto_process() as endpoint:
-        yield endpoint
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[MotoSandbox]:
-    sb = MotoSandbox()
-    sb.start()
-    try:
-        yield sb
-    finally:
-        sb.stop()
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Path:
-    return tmp_path / "interlock.db"
-
-
-@pytest.fixture
-async def store(db: Path) -> AsyncIterator[Store]:
-    s = await Store.open(db)
-    try:
-        yield s
-    finally:
-        await s.close()
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -35,9 +35,10 @@ from server.config import Config, parse_config
 from server.errors import ScopeDenied
 from server.pipeline import Engine
 from server.plans import Plan, Status
-from server.playground import client, moto_process
+from server.playground import client
 from server.store import Store
 from tests.conftest import ROOT, cli_env
+from tests.moto_fixtures import *  # noqa: F403
 from tests.ptyutil import converse
 from tools import ALL_SPECS
 from tools.spec import Footprint
@@ -46,36 +47,6 @@ SPECS = {s.name: s for s in ALL_SPECS}
 
 
 # ---------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(scope="module")
-def production() -> Iterator[str]:
-    with moto_process() as endpoint:
-        yield endpoint
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[MotoSandbox]:
-    sb = MotoSandbox()
-    sb.start()
-    try:
-        yield sb
-    finally:
-        sb.stop()
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Path:
-    return tmp_path / "interlock.db"
-
-
-@pytest.fixture
-async def store(db: Path) -> AsyncIterator[Store]:
-    s = await Store.open(db)
-    try:
-        yield s
-    finally:
-        await s.close()
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,36 +19,12 @@ from server.config import Config, parse_config
 from server.errors import Frozen, NotApproved, PlanStateError, ScopeDenied
 from server.pipeline import FREEZE_KEY, Engine
 from server.plans import Plan, Status
-from server.playground import client, moto_process
+from server.playground import client
 from server.store import Store
+from tests.moto_fixtures import *  # noqa: F403
 from tools import ALL_SPECS
 
 SPECS = {s.name: s for s in ALL_SPECS}
-
-
-@pytest.fixture(scope="module")
-def production() -> Iterator[str]:
-    with moto_process() as endpoint:
-        yield endpoint
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[MotoSandbox]:
-    sb = MotoSandbox()
-    sb.start()
-    try:
-        yield sb
-    finally:
-        sb.stop()
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = await Store.open(tmp_path / "interlock.db")
-    try:
-        yield s
-    finally:
-        await s.close()
 
 
 @pytest.fixture

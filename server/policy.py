@@ -265,14 +265,33 @@ def default_resource(target: TargetConfig, action: str, address: str) -> Decisio
     return Decision(True, f"default: {action} is allowed")
 
 
+def deny_decision(target_name: str, target: TargetConfig, action: str, address: str) -> Decision | None:
+    """Step 4 alone: the first ``resources.deny`` rule for the action class that matches, or None."""
+    key = scope_key(target_name)
+    for i, rule in enumerate(target.scopes.resources.deny):
+        if action in rule.actions and first_match(address, rule.patterns) is not None:
+            why = f" ({rule.description})" if rule.description else ""
+            return Decision(False, f"{key}.resources.deny[{i}]", f"{action} of {address} is denied{why}")
+    return None
+
+
+def reveals(target_name: str, target: TargetConfig, address: str) -> Decision | None:
+    """A write reads what it touches (the baseline) and shows it back in its plan: the before state,
+    a text diff, a copy's source. So a resource whose *read* a deny rule forbids is not touched by a
+    write either — else copying it elsewhere, or overwriting it, would show what the rule hides."""
+    d = deny_decision(target_name, target, "read", address)
+    if d is None:
+        return None
+    return Decision(False, d.rule, f"{d.reason}, and a plan would show it (its state, a diff, a copy)")
+
+
 def resource_decision(target_name: str, target: TargetConfig, action: str, address: str) -> Decision:
     """Steps 4 and 5 for one action class on one address (or footprint pattern)."""
     key = scope_key(target_name)
     res = target.scopes.resources
-    for i, rule in enumerate(res.deny):
-        if action in rule.actions and first_match(address, rule.patterns) is not None:
-            why = f" ({rule.description})" if rule.description else ""
-            return Decision(False, f"{key}.resources.deny[{i}]", f"{action} of {address} is denied{why}")
+    denied = deny_decision(target_name, target, action, address)
+    if denied is not None:
+        return denied
     named = [(i, r) for i, r in enumerate(res.allow) if action in r.actions]
     if not named:
         return default_resource(target, action, address)
@@ -350,6 +369,9 @@ def check_call(
     classes = tool_classes(spec)
     rules: list[str] = []
     for address in call_addresses(spec, args):
+        hidden = None if spec.read_only else reveals(target_name, target, address)
+        if hidden is not None:
+            raise _deny(spec.name, target_name, hidden)
         decisions = [resource_decision(target_name, target, c, address) for c in classes]
         # A destructive tool must be allowed to delete; another write tool to create or update.
         ok = [d for d in decisions if d.allowed]
@@ -439,6 +461,15 @@ def evaluate_plan(
     # Steps 4-5 on what the call actually does.
     allowed_by: list[str] = []
     for c in changes:
+        hidden = reveals(target_name, target, c["address"])
+        if hidden is not None:
+            raise _deny(
+                f"{spec.name} (rehearsed: {c['action']} {c['address']})",
+                target_name,
+                hidden,
+                "nothing was stored and production was not touched; the plan would show a resource the scope "
+                "does not let this agent read",
+            )
         for cls in change_classes(c["action"]):
             d = resource_decision(target_name, target, cls, c["address"])
             if not d.allowed:
@@ -562,6 +593,9 @@ def check_apply(
         if not d.allowed:
             raise _deny(subject, target_name, d, hint)
     for c in plan.changes:
+        hidden = reveals(target_name, target, c["address"])
+        if hidden is not None:
+            raise _deny(subject, target_name, hidden, hint)
         for cls in change_classes(c["action"]):
             d = resource_decision(target_name, target, cls, c["address"])
             if not d.allowed:

@@ -25,6 +25,7 @@ from server.errors import (
     PlanRefused,
     PlanStateError,
     PlanTampered,
+    ScopeDenied,
 )
 from server.pipeline import FREEZE_KEY, Engine
 from server.plans import Plan, Status
@@ -464,3 +465,26 @@ async def test_cutting_the_tail_of_the_chain_and_its_sequence_is_detected(
     with pytest.raises(PlanTampered, match="head anchor .* was removed"):
         await e.apply(p.id, "agent")
     assert "t.txt" not in objects(production, names["site"])
+
+
+async def test_a_write_cannot_show_what_the_scope_forbids_reading(
+    production: str, sandbox: MotoSandbox, store: Store, names: dict[str, str]
+) -> None:
+    logs = names["logs"]
+    only_read_denied = (
+        f'[[targets.prod.scopes.resources.deny]]\nactions = ["read"]\npatterns = ["aws:s3:::{logs}/keep/*"]\n'
+    )
+    e = engine(config(production, names, extra=only_read_denied), store, sandbox)
+    read = SPECS["get_s3_object"]
+    with pytest.raises(ScopeDenied):
+        await e.read(read, read.args(bucket=logs, key="keep/a"), None)
+    # Copying the object somewhere readable, or overwriting it (the plan's diff shows the old
+    # content), would reveal it: both are refused, before production is read.
+    with pytest.raises(ScopeDenied, match="a plan would show it"):
+        await plan(
+            e, "copy_s3_object", source_bucket=logs, source_key="keep/a", bucket=names["site"], key="x"
+        )
+    with pytest.raises(ScopeDenied, match="a plan would show it"):
+        await plan(e, "put_s3_object", bucket=logs, key="keep/a", body="new")
+    assert await store.list_plans() == []
+    assert "x" not in objects(production, names["site"])

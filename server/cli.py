@@ -470,23 +470,9 @@ def cmd_audit(args: argparse.Namespace) -> int:
         return 0
 
     async def follow(engine: Engine) -> int:
-        """Print events as they are appended, until Ctrl-C. Each poll is one statement on a read-only
-        autocommit connection, read to the end: no read transaction stays open between polls, so
-        writers are never held up and a WAL checkpoint can always complete."""
-        import sqlite3
-
-        uri = engine.store.path.resolve().as_uri() + "?mode=ro"
-        db = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=30, check_same_thread=False)
-        db.row_factory = sqlite3.Row
-        cols = "id, at, actor, event, plan_id, target, data, prev_hash, hash"
-        only = " AND plan_id = ?" if args.plan is not None else ""
-        extra = [args.plan] if args.plan is not None else []
-
-        def query(sql: str, params: list[Any]) -> list[dict[str, Any]]:
-            rows = [dict(r) for r in db.execute(sql, params).fetchall()]
-            for r in rows:
-                r["data"] = json.loads(r["data"])
-            return rows
+        """Print events as they are appended, until Ctrl-C. Each poll is one statement read to the
+        end on an autocommit connection: no read transaction stays open between polls, so writers
+        are never held up and a WAL checkpoint can always complete."""
 
         def emit(rows: list[dict[str, Any]]) -> None:
             for e in rows:
@@ -496,29 +482,19 @@ def cmd_audit(args: argparse.Namespace) -> int:
                     console.print("  ".join(audit_table_rows([e])[0]).rstrip(), soft_wrap=True)
                     console.file.flush()
 
-        try:
-            last = int(db.execute("SELECT COALESCE(MAX(id), 0) FROM audit").fetchone()[0])
-            if args.limit:
-                recent = query(
-                    f"SELECT {cols} FROM audit WHERE 1 = 1{only} ORDER BY id DESC LIMIT ?",
-                    [*extra, args.limit],
-                )
-                emit(recent[::-1])
-                last = max([last, *(e["id"] for e in recent)])
-            if not args.json:
-                err_console.print("[dim]following the audit trail (Ctrl-C to stop)…[/]")
-            while True:
-                await anyio.sleep(0.5)
-                rows = await anyio.to_thread.run_sync(
-                    query,
-                    f"SELECT {cols} FROM audit WHERE id > ?{only} ORDER BY id LIMIT 1000",
-                    [last, *extra],
-                )
-                if rows:
-                    emit(rows)
-                    last = rows[-1]["id"]
-        finally:
-            db.close()
+        last = await engine.store.last_audit_id()
+        if args.limit:
+            recent = await engine.store.audit_events(args.limit, args.plan)
+            emit(recent)
+            last = max([last, *(e["id"] for e in recent)])
+        if not args.json:
+            err_console.print("[dim]following the audit trail (Ctrl-C to stop)…[/]")
+        while True:
+            await anyio.sleep(0.5)
+            rows = await engine.store.audit_events_after(last, args.plan)
+            if rows:
+                emit(rows)
+                last = rows[-1]["id"]
 
     if args.follow:
         if args.verify:

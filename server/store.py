@@ -397,6 +397,27 @@ class Store:
             r["data"] = json.loads(r["data"])
         return rows[-limit:] if limit else rows
 
+    async def audit_events_after(
+        self, after_id: int, plan_id: int | None = None, limit: int = 1000
+    ) -> list[dict[str, Any]]:
+        """The first ``limit`` events after ``after_id`` (for following the trail); one statement,
+        read to the end, so no read transaction stays open between calls."""
+        sql = "SELECT * FROM audit WHERE id > ?"
+        params: list[Any] = [after_id]
+        if plan_id is not None:
+            sql += " AND plan_id = ?"
+            params.append(plan_id)
+        sql += " ORDER BY id LIMIT ?"
+        params.append(limit)
+        rows = [dict(r) for r in await _all(await self._db.execute(sql, params))]
+        for r in rows:
+            r["data"] = json.loads(r["data"])
+        return rows
+
+    async def last_audit_id(self) -> int:
+        row = await _first(await self._db.execute("SELECT COALESCE(MAX(id), 0) FROM audit"))
+        return int(row[0]) if row else 0
+
     async def verify_audit(self) -> tuple[bool, str, int]:
         """Walk the chain. Returns (ok, message, rows checked). See ``read_chain``."""
         view = await self.read_chain()

@@ -267,17 +267,24 @@ def _basename(word: str) -> str:
     return word.rstrip("/").rsplit("/", 1)[-1]
 
 
-def _aws_tools(args: list[str]) -> tuple[str, ...]:
+def _leading_words(args: list[str], value_opts: Any, n: int = 2) -> tuple[list[str], int]:
+    """The first ``n`` words that are not options (skipping an option's value where it takes one),
+    and the index after them: `aws --region x s3 rm …` → (["s3", "rm"], 4)."""
     words: list[str] = []
     i = 0
-    while i < len(args) and len(words) < 2:
+    while i < len(args) and len(words) < n:
         a = args[i]
         i += 1
         if a.startswith("-"):
-            if a in _AWS_VALUE_OPTS:
+            if a in value_opts:
                 i += 1
             continue
         words.append(a)
+    return words, i
+
+
+def _aws_tools(args: list[str]) -> tuple[str, ...]:
+    words, i = _leading_words(args, _AWS_VALUE_OPTS)
     if len(words) < 2:
         return ()
     if words == ["s3", "cp"]:
@@ -290,16 +297,7 @@ def _aws_tools(args: list[str]) -> tuple[str, ...]:
 
 
 def _docker_tools(args: list[str]) -> tuple[str, ...]:
-    words: list[str] = []
-    i = 0
-    while i < len(args) and len(words) < 2:
-        a = args[i]
-        i += 1
-        if a.startswith("-"):
-            if a in _DOCKER_VALUE_OPTS:
-                i += 1
-            continue
-        words.append(a)
+    words, _ = _leading_words(args, _DOCKER_VALUE_OPTS)
     if not words:
         return ()
     if words[0] in ("container", "image") and len(words) > 1:

@@ -220,9 +220,9 @@ def environment(n: Notice, base: dict[str, str] | None = None) -> dict[str, str]
     return {**(os.environ if base is None else base), **ours}
 
 
-def pending_notice(plan: Plan) -> Notice:
+def _plan_notice(event: str, plan: Plan, **extra: Any) -> Notice:
     return Notice(
-        event=PENDING,
+        event=event,
         target=plan.target,
         tool=plan.tool,
         plan_id=plan.id,
@@ -231,22 +231,20 @@ def pending_notice(plan: Plan) -> Notice:
         risk=tuple(plan.risk),
         required_approvals=plan.required_approvals,
         reason=plan.reason,
+        **extra,
     )
+
+
+def pending_notice(plan: Plan) -> Notice:
+    return _plan_notice(PENDING, plan)
 
 
 def diverged_notice(plan: Plan) -> Notice:
     out = plan.outcome or {}
     addresses = [*out.get("mismatched", []), *out.get("unplanned", [])]
-    return Notice(
-        event=DIVERGED,
-        target=plan.target,
-        tool=plan.tool,
-        plan_id=plan.id,
-        playground=plan.playground,
-        summary=plan.summary,
-        risk=tuple(plan.risk),
-        required_approvals=plan.required_approvals,
-        reason=plan.reason,
+    return _plan_notice(
+        DIVERGED,
+        plan,
         error=str(out["error"]) if out.get("error") else None,
         addresses=tuple(str(a) for a in addresses),
     )

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from pydantic import BaseModel
@@ -106,6 +107,14 @@ class Footprint:
                     keys[(bucket, key)] = None
         return Footprint(buckets=self.buckets, keys=tuple(keys), containers=self.containers, paths=self.paths)
 
+    @cached_property
+    def _key_set(self) -> frozenset[tuple[str, str]]:
+        return frozenset(self.keys)
+
+    @cached_property
+    def _path_set(self) -> frozenset[tuple[str, str]]:
+        return frozenset(self.paths)
+
     def covers(self, address: str) -> bool:
         """Whether ``address`` is one of the resources this footprint names (or lies under a prefix)."""
         if address.startswith("docker:container/"):
@@ -113,12 +122,12 @@ class Footprint:
             name, sep, path = rest.partition(":")
             if not sep:
                 return name in self.containers
-            return (name, path) in set(self.paths)
+            return (name, path) in self._path_set
         if address.startswith("aws:s3:::"):
             bucket, sep, key = address.removeprefix("aws:s3:::").partition("/")
             if not sep:
                 return bucket in self.buckets
-            if (bucket, key) in set(self.keys):
+            if (bucket, key) in self._key_set:
                 return True
             return any(b == bucket and key.startswith(p) for b, p in self.prefixes)
         return False

@@ -726,7 +726,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     # Commands that live in their own module add their own parser (and set `fn`).
     from . import connect, guard, init_config
+    from .service import cli as service_cli
 
+    service_cli.add_parser(sub, common)
     connect.add_parser(sub, common)
     guard.add_parser(sub, common)
     init_config.add_parser(sub, common)

@@ -1,7 +1,8 @@
 """Configuration: TOML, validated with pydantic, failing closed with the key and the fix named.
 
 Lookup: ``--config`` > ``$INTERLOCK_CONFIG`` > ``./interlock.toml`` > the built-in playground.
-Store: ``store.path`` > ``$INTERLOCK_DB`` > ``$XDG_DATA_HOME/interlock/interlock.db``.
+Store: ``store.path`` > ``[service] state_dir``/interlock.db (hardened mode) > ``$INTERLOCK_DB`` >
+``$XDG_DATA_HOME/interlock/interlock.db``.
 Config changes take effect when the server restarts; each plan records the config's hash.
 """
 
@@ -175,6 +176,49 @@ def _check_actions(actions: list[str], allow_read: bool = True) -> list[str]:
     return list(dict.fromkeys(actions))
 
 
+class ServiceConfig(_Strict):
+    """Hardened mode (``interlock service run``): the service user owns the store and credentials."""
+
+    user: str = Field("interlock", description="the OS user the service runs as")
+    state_dir: str = Field("/var/lib/interlock", description="the store and the service key (0700)")
+    runtime_dir: str = Field("/run/interlock", description="agent.sock and approver.sock")
+    allowed_signers: str | None = Field(
+        None, description="OpenSSH allowed_signers file mapping approvers' keys to names (signed approvals)"
+    )
+    http_host: str = "127.0.0.1"
+    http_port: int | None = Field(None, ge=1, le=65535, description="also serve agents over HTTP (tokens)")
+
+    @field_validator("state_dir", "runtime_dir")
+    @classmethod
+    def _absolute(cls, v: str) -> str:
+        if not Path(v).is_absolute():
+            raise ValueError(f"{v!r} is relative: give an absolute path")
+        return v
+
+    @property
+    def store(self) -> Path:
+        return Path(self.state_dir) / "interlock.db"
+
+    @property
+    def key_path(self) -> Path:
+        return Path(self.state_dir) / "service.key"
+
+    @property
+    def agent_socket(self) -> Path:
+        return Path(self.runtime_dir) / "agent.sock"
+
+    @property
+    def approver_socket(self) -> Path:
+        return Path(self.runtime_dir) / "approver.sock"
+
+
+class PrincipalsConfig(_Strict):
+    """OS users (and groups) by name: the approvers, or the users that run agents."""
+
+    users: list[str] = Field(default_factory=list)
+    groups: list[str] = Field(default_factory=list)
+
+
 class NameLists(_Strict):
     """Allow and deny lists of names (globs allowed). ``allow`` unset means everything; deny wins."""
 
@@ -329,6 +373,9 @@ class Config(_Strict):
     approvals: ApprovalConfig = ApprovalConfig()
     targets: dict[str, TargetConfig] = Field(default_factory=dict)
     notify: NotifyConfig | None = None
+    service: ServiceConfig | None = None
+    approvers: PrincipalsConfig = PrincipalsConfig()
+    agents: PrincipalsConfig = PrincipalsConfig()
 
     # Not from the file:
     source: str = Field("built-in playground", exclude=True)
@@ -499,6 +546,8 @@ def data_dir() -> Path:
 def store_path(cfg: Config) -> Path:
     if cfg.store.path:
         return Path(cfg.store.path).expanduser()
+    if cfg.service is not None:  # hardened mode: the service's state directory, whatever the environment says
+        return cfg.service.store
     env = os.environ.get("INTERLOCK_DB")
     if env:
         return Path(env)

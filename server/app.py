@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import inspect
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from functools import partial
@@ -51,6 +51,7 @@ INSTRUCTIONS = (
 @dataclass
 class Holder:
     engine: Engine | None = None
+    users: int = 0  # lifespans entered: the service enters once and shares the engine with HTTP
 
     def get(self) -> Engine:
         if self.engine is None:
@@ -322,7 +323,7 @@ def register_meta_tools(server: MCPServer, holder: Holder) -> None:
                     ],
                     structured_content=body,
                 )
-            plan = await engine.apply(plan_id, "agent")
+            plan = await engine.apply(plan_id, engine.current_actor)
         except InterlockError as exc:
             raise to_tool_error(exc) from exc
         outcome = plan.status.value
@@ -358,13 +359,26 @@ async def _start_playground(config: Config) -> Attachment | None:
     return attachment
 
 
-def build_server(config: Config, *, extra_specs: tuple[ToolSpec, ...] = ()) -> MCPServer:
+def build_server(
+    config: Config,
+    *,
+    extra_specs: tuple[ToolSpec, ...] = (),
+    on_engine: Callable[[Engine], Awaitable[None]] | None = None,
+) -> MCPServer:
+    """The MCP app. ``on_engine`` is awaited once the engine exists (hardened mode seals its store)."""
     holder = Holder()
     specs = {s.name: s for s in (*ALL_SPECS, *extra_specs)}
     exposed = policy.exposed(config, list(specs.values()))
 
     @asynccontextmanager
     async def lifespan(_server: MCPServer) -> AsyncIterator[dict[str, Any]]:
+        if holder.engine is not None:  # entered again (HTTP beside the sockets): the same engine
+            holder.users += 1
+            try:
+                yield {"engine": holder.engine}
+            finally:
+                holder.users -= 1
+            return
         attachment = await _start_playground(config)
         try:
             store = await Store.open(store_path(config))
@@ -379,6 +393,8 @@ def build_server(config: Config, *, extra_specs: tuple[ToolSpec, ...] = ()) -> M
                 from .docker_backend import install
 
                 await install(engine)
+            if on_engine is not None:
+                await on_engine(engine)
             holder.engine = engine
             try:
                 yield {"engine": engine}

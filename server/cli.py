@@ -101,6 +101,20 @@ def run_with_engine(
 # ---------------------------------------------------------------- commands
 
 
+def remote(args: argparse.Namespace, fn_name: str) -> int | None:
+    """Run the command against the hardened-mode service when there is one (its approver socket);
+    None in quick-start mode, where the command opens the local store."""
+    from .service import client
+
+    c = client.connect(args)
+    if c is None:
+        return None
+    try:
+        return int(getattr(client, fn_name)(args, c))
+    finally:
+        c.close()
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from .app import build_server
 
@@ -135,7 +149,8 @@ def cmd_plans(args: argparse.Namespace) -> int:
         raise UsageError(
             f"unknown status {args.status!r}", "use one of: " + ", ".join(s.value for s in Status)
         )
-    return run_with_engine(args, go)
+    done = remote(args, "plans")
+    return done if done is not None else run_with_engine(args, go)
 
 
 def plans_table(plans: list[Plan]) -> Table:
@@ -199,7 +214,8 @@ def cmd_show(args: argparse.Namespace) -> int:
             console.print(f"[bold red]TAMPERED:[/] {safe(problem)}: no approval counts for it.")
         return 0
 
-    return run_with_engine(args, go)
+    done = remote(args, "show")
+    return done if done is not None else run_with_engine(args, go)
 
 
 def _ago(t: float) -> str:
@@ -218,16 +234,8 @@ async def tamper_problems(engine: Engine, plan: Plan) -> list[str]:
     return await engine.store.projection_problems(plan, chain)
 
 
-async def interactive_approve(
-    engine: Engine, plan: Plan, approver: str, comment: str, ask: Callable[[str], str]
-) -> bool:
-    """Show the plan and ask for the confirmation word. Returns True when the approval was recorded."""
-    problems = await tamper_problems(engine, plan)
-    if problems:
-        raise PlanTampered(
-            f"plan {plan.id} was tampered with in the store: {'; '.join(problems)}",
-            "do not approve it; run `interlock audit --verify` and have the agent plan again",
-        )
+def confirm_prompt(plan: Plan, ask: Callable[[str], str]) -> bool:
+    """Show the plan and ask for its confirmation word; True when the approver typed it."""
     print_plan(console, plan)
     console.print("")
     word = plan.confirm_word()
@@ -241,6 +249,21 @@ async def interactive_approve(
     answer = ask(f"Type '{visible(word)}' to approve: ").strip()
     if answer != word:
         console.print(f"[yellow]Not approved[/] (expected '{safe(word)}'). Plan {plan.id} is still pending.")
+        return False
+    return True
+
+
+async def interactive_approve(
+    engine: Engine, plan: Plan, approver: str, comment: str, ask: Callable[[str], str]
+) -> bool:
+    """Show the plan and ask for the confirmation word. Returns True when the approval was recorded."""
+    problems = await tamper_problems(engine, plan)
+    if problems:
+        raise PlanTampered(
+            f"plan {plan.id} was tampered with in the store: {'; '.join(problems)}",
+            "do not approve it; run `interlock audit --verify` and have the agent plan again",
+        )
+    if not confirm_prompt(plan, ask):
         return False
     recorded, new_status = await engine.store.record_decision(
         plan, approver, "approve", comment, plan.required_approvals
@@ -280,6 +303,14 @@ async def _pending_plan(engine: Engine, plan_id: int) -> Plan:
 
 def cmd_approve(args: argparse.Namespace) -> int:
     require_tty("approve")
+    done = remote(args, "approve")
+    if done is not None:
+        return done
+    if args.sign:
+        raise UsageError(
+            "--sign is for hardened mode: a signed approval is verified by the interlock service",
+            "approve without --sign here, or talk to the service (see README: Hardened mode)",
+        )
 
     async def go(engine: Engine) -> int:
         await engine.check_frozen()
@@ -301,7 +332,8 @@ def cmd_reject(args: argparse.Namespace) -> int:
         console.print(f"[red]Rejected[/] plan {plan.id}. Nothing was applied.")
         return 0
 
-    return run_with_engine(args, go)
+    done = remote(args, "reject")
+    return done if done is not None else run_with_engine(args, go)
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
@@ -309,7 +341,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
         plan = await engine.apply(args.id, approver_name(args.approver))
         return report_apply(plan)
 
-    return run_with_engine(args, go)
+    done = remote(args, "apply")
+    return done if done is not None else run_with_engine(args, go)
 
 
 def report_apply(plan: Plan) -> int:
@@ -325,6 +358,9 @@ def report_apply(plan: Plan) -> int:
 
 def cmd_watch(args: argparse.Namespace) -> int:
     require_tty("watch")
+    done = remote(args, "watch")
+    if done is not None:
+        return done
 
     async def go(engine: Engine) -> int:
         seen: set[int] = set()
@@ -381,11 +417,15 @@ def cmd_freeze(args: argparse.Namespace) -> int:
         )
         return 0
 
-    return run_with_engine(args, go)
+    done = remote(args, "freeze")
+    return done if done is not None else run_with_engine(args, go)
 
 
 def cmd_thaw(args: argparse.Namespace) -> int:
     require_tty("thaw")
+    done = remote(args, "thaw")
+    if done is not None:
+        return done
 
     async def go(engine: Engine) -> int:
         freeze = await engine.store.get_setting(FREEZE_KEY)
@@ -411,6 +451,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         ok, problems, view = await engine.store.verify_store()
         msg = view.message if ok else f"TAMPERED: {problems[0]} (see `interlock audit --verify`)"
         data = {
+            "mode": "quick-start",
             "version": __version__,
             "config": engine.config.source,
             "store": str(engine.store.path),
@@ -425,48 +466,47 @@ def cmd_status(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(data, indent=2))
             return 0
-        console.print(
-            f"interlock {__version__} · config: {safe(data['config'])} · store: {safe(data['store'])}"
-        )
-        for n, t in engine.config.targets.items():
-            console.print(
-                f"  target {safe(n)}: {safe(t.kind)}{' (PLAYGROUND)' if t.playground else ''}{' (production)' if t.production and not t.playground else ''}"
-            )
-        if freeze:
-            console.print(
-                f"[bold red]FROZEN[/] by {safe(freeze.get('by'))} at {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(freeze.get('at', 0)))} UTC: {safe(freeze.get('reason'))}"
-            )
-        else:
-            console.print("Not frozen.")
-        console.print(f"{len(pending)} pending plan(s). {safe(msg)}.")
+        print_status(console, data)
         return 0
 
-    return run_with_engine(args, go)
+    done = remote(args, "status")
+    return done if done is not None else run_with_engine(args, go)
+
+
+def print_status(out: Console, data: dict[str, Any]) -> None:
+    out.print(f"interlock {data['version']} · config: {safe(data['config'])} · store: {safe(data['store'])}")
+    if data["mode"] == "hardened":
+        you = data.get("you") or {}
+        out.print(
+            f"mode: [bold]hardened[/] · service user {safe(data.get('service_user'))} · socket {safe(data.get('socket'))}"
+            f" · you are {safe(you.get('user'))}{' (an approver)' if you.get('approver') else ' (not an approver)'}"
+        )
+    else:
+        out.print(
+            "mode: quick-start (interlock runs as your own user: an agent with a shell can still reach the "
+            "store and the credentials; see `interlock service status` and README: Hardened mode)"
+        )
+    for n, t in data["targets"].items():
+        out.print(
+            f"  target {safe(n)}: {safe(t['kind'])}{' (PLAYGROUND)' if t['playground'] else ''}"
+            f"{' (production)' if t['production'] and not t['playground'] else ''}"
+        )
+    freeze = data["frozen"]
+    if freeze:
+        out.print(
+            f"[bold red]FROZEN[/] by {safe(freeze.get('by'))} at {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(freeze.get('at', 0)))} UTC: {safe(freeze.get('reason'))}"
+        )
+    else:
+        out.print("Not frozen.")
+    out.print(f"{data['pending_plans']} pending plan(s). {safe(data['audit'])}.")
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
     async def go(engine: Engine) -> int:
         if args.verify:
             ok, problems, view = await engine.store.verify_store()
-            msg = view.message if ok else problems[0]
-            if args.json:
-                print(json.dumps({"ok": ok, "message": msg, "events": view.events, "problems": problems}))
-            elif ok:
-                console.print(
-                    f"[green]OK[/] {safe(view.message)}; every plan, approval and the kill switch agree with it"
-                )
-            else:
-                for problem in problems:
-                    console.print(f"[bold red]TAMPERED[/] {safe(problem)}")
-            return 0 if ok else 1
-        events = await engine.store.audit_events(args.limit, args.plan)
-        if args.json:
-            print(json.dumps(events, indent=2, default=str))
-            return 0
-        table = Table("#", "at (UTC)", "actor", "event", "plan", "detail", box=None)
-        for row in audit_table_rows(events):
-            table.add_row(*row)  # cells come visible and markup-escaped
-        console.print(table)
+            return print_verify(args, ok, view.message if ok else problems[0], view.events, problems)
+        print_audit(args, await engine.store.audit_events(args.limit, args.plan))
         return 0
 
     async def follow(engine: Engine) -> int:
@@ -475,12 +515,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
         are never held up and a WAL checkpoint can always complete."""
 
         def emit(rows: list[dict[str, Any]]) -> None:
-            for e in rows:
-                if args.json:
-                    print(json.dumps(e, default=str), flush=True)  # ASCII: control characters escaped
-                else:
-                    console.print("  ".join(audit_table_rows([e])[0]).rstrip(), soft_wrap=True)
-                    console.file.flush()
+            print_audit(args, rows, stream=True)
 
         last = await engine.store.last_audit_id()
         if args.limit:
@@ -496,6 +531,9 @@ def cmd_audit(args: argparse.Namespace) -> int:
                 emit(rows)
                 last = rows[-1]["id"]
 
+    done = remote(args, "audit")
+    if done is not None:
+        return done
     if args.follow:
         if args.verify:
             raise UsageError("--follow cannot be combined with --verify", "run them one after the other")
@@ -504,6 +542,36 @@ def cmd_audit(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:  # Ctrl-C is how a follow ends
             return 0
     return run_with_engine(args, go)
+
+
+def print_verify(args: argparse.Namespace, ok: bool, message: str, events: int, problems: list[str]) -> int:
+    if args.json:
+        print(json.dumps({"ok": ok, "message": message, "events": events, "problems": problems}))
+    elif ok:
+        console.print(f"[green]OK[/] {safe(message)}; every plan, approval and the kill switch agree with it")
+    else:
+        for problem in problems:
+            console.print(f"[bold red]TAMPERED[/] {safe(problem)}")
+    return 0 if ok else 1
+
+
+def print_audit(args: argparse.Namespace, events: list[dict[str, Any]], stream: bool = False) -> None:
+    """Audit events as a table, or one line each when following (``stream``); JSON with --json."""
+    if stream:
+        for e in events:
+            if args.json:
+                print(json.dumps(e, default=str), flush=True)  # ASCII: control characters escaped
+            else:
+                console.print("  ".join(audit_table_rows([e])[0]).rstrip(), soft_wrap=True)
+                console.file.flush()
+        return
+    if args.json:
+        print(json.dumps(events, indent=2, default=str))
+        return
+    table = Table("#", "at (UTC)", "actor", "event", "plan", "detail", box=None)
+    for row in audit_table_rows(events):
+        table.add_row(*row)  # cells come visible and markup-escaped
+    console.print(table)
 
 
 def cmd_playground(args: argparse.Namespace) -> int:
@@ -666,6 +734,12 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("approve", parents=[common], help="approve a plan (interactive; needs a terminal)")
     s.add_argument("id", type=plan_id, help="the plan id")
     s.add_argument("--comment", default="")
+    s.add_argument(
+        "--sign",
+        metavar="KEY",
+        help="hardened mode: sign the plan's hash with this SSH key (ssh-keygen -Y sign -n interlock); "
+        "the service verifies it against its allowed_signers",
+    )
     s.set_defaults(fn=cmd_approve)
 
     s = sub.add_parser("reject", parents=[common], help="reject a plan")

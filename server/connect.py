@@ -77,6 +77,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import Config, find_config_path, load_config, store_path
+from .service.bridge import AGENT_SOCKET_ENV, DEFAULT_AGENT_SOCKET, agent_socket
 from .errors import UsageError
 from .guard import DENY_PREFIXES, GENERIC_HINT
 
@@ -105,6 +106,7 @@ class Serve:
     port: int
     note: str = ""
     command_env: dict[str, str] = field(default_factory=dict)  # what the command itself needs
+    bridge: Path | None = None  # hardened mode: the service's agent socket the entry relays to
 
     def shell(self, *args: str) -> str:
         """A shell command line running interlock with ``args`` (for hooks and the human)."""
@@ -113,6 +115,9 @@ class Serve:
 
     @property
     def args(self) -> list[str]:
+        if self.bridge is not None:
+            default = self.bridge == DEFAULT_AGENT_SOCKET
+            return [*self.command[1:], "bridge", *([] if default else ["--socket", str(self.bridge)])]
         return [*self.command[1:], "serve", *(["--config", str(self.config)] if self.config else [])]
 
     @property
@@ -131,6 +136,12 @@ class Serve:
         return self.shell("serve", "--transport", "http", *port, *config)
 
     def describe(self) -> list[str]:
+        if self.bridge is not None:
+            return [
+                f"reaches: the interlock service (hardened mode) on its agent socket {self.bridge}, through "
+                "`interlock bridge`; this client's user holds no credentials and no store",
+                *([self.note] if self.note else []),
+            ]
         targets = ", ".join(self.cfg.targets)
         if self.config is None:
             what = (
@@ -216,6 +227,26 @@ def resolve_serve(explicit: str | None, transport: str, port: int) -> Serve:
     if cfg.is_playground and os.environ.get("XDG_DATA_HOME"):
         env["XDG_DATA_HOME"] = str(Path(os.environ["XDG_DATA_HOME"]).expanduser().absolute())
     return Serve(command, config, cfg, store, env, transport, port, note, command_env)
+
+
+def resolve_bridge(socket: str | None) -> Serve:
+    """The entry for hardened mode: `interlock bridge` to the service's agent socket. No config and
+    no store are read: the agent's user cannot read the service's, and needs neither."""
+    path = agent_socket(socket).expanduser().absolute()
+    command, command_env, note = interlock_command()
+    cfg = Config()
+    return Serve(
+        command,
+        None,
+        cfg,
+        Path("/dev/null"),
+        dict(command_env),
+        "stdio",
+        DEFAULT_PORT,
+        note,
+        command_env,
+        path,
+    )
 
 
 def project_root(cwd: Path) -> Path:
@@ -727,11 +758,21 @@ def connect(
     force: bool = False,
     guard: bool = False,
     cwd: Path | None = None,
+    service: bool = False,
+    socket: str | None = None,
 ) -> int:
     spec = CLIENTS.get(client)
     if spec is None:
         raise UsageError(f"unknown client {client!r}", "use one of: " + ", ".join(CLIENTS))
-    serve = resolve_serve(config, transport, port)
+    if socket and not service:
+        raise UsageError("--socket goes with --service", "add --service (hardened mode), or drop --socket")
+    if service and transport == "http":
+        raise UsageError(
+            "--service connects through `interlock bridge` over stdio",
+            "drop --transport http; an agent on another host uses the service's HTTP with a token "
+            "(`interlock service token add NAME`, see README: Hardened mode)",
+        )
+    serve = resolve_bridge(socket) if service else resolve_serve(config, transport, port)
     entry = spec.http_entry(serve.url) if transport == "http" else serve.stdio_entry()
     if scope == "user":
         if spec.user_file is None:
@@ -882,6 +923,15 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     s.add_argument(
         "--port", type=int, default=DEFAULT_PORT, help=f"with --transport http (default {DEFAULT_PORT})"
     )
+    s.add_argument(
+        "--service",
+        action="store_true",
+        help="hardened mode: the entry runs `interlock bridge` to the interlock service's agent socket",
+    )
+    s.add_argument(
+        "--socket",
+        help=f"with --service: the agent socket (default: ${AGENT_SOCKET_ENV} or {DEFAULT_AGENT_SOCKET})",
+    )
     s.set_defaults(fn=main)
 
 
@@ -895,4 +945,6 @@ def main(args: argparse.Namespace) -> int:
         scope=args.scope,
         force=args.force,
         guard=args.guard,
+        service=args.service,
+        socket=args.socket,
     )

@@ -7,6 +7,7 @@ holds (target, tool, arguments), never what an agent sends.
 
 from __future__ import annotations
 
+import contextvars
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -119,6 +120,13 @@ def next_step(p: Plan) -> str:
     return f"Plan {p.id} is {p.status.value}."
 
 
+# Who is calling, for one agent session (hardened mode: "dev (uid 1001, pid 4242)"; an HTTP token's
+# name). Set by the service per connection; the engine's own ``actor`` otherwise.
+SESSION_ACTOR: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "interlock_session_actor", default=None
+)
+
+
 @dataclass
 class Engine:
     config: Config
@@ -131,6 +139,10 @@ class Engine:
     # target kind -> (target_name, target) -> production client (aws is built in)
     client_factories: dict[str, Any] = field(default_factory=dict)
     _clients: dict[tuple[str, str], Any] = field(default_factory=dict)
+
+    @property
+    def current_actor(self) -> str:
+        return SESSION_ACTOR.get() or self.actor
 
     @property
     def limits(self) -> Limits:
@@ -226,7 +238,7 @@ class Engine:
         try:
             policy.check_call(self.config, name, target, spec, args)
         except ScopeDenied as exc:
-            await self.audit_denial(exc, name, spec.name, args, self.actor)
+            await self.audit_denial(exc, name, spec.name, args, self.current_actor)
             raise
         assert spec.read is not None
         client = self.production_client(name, target, spec.service)
@@ -313,13 +325,13 @@ class Engine:
         name, target = self.config.target(target_name)
         if freeze:
             exc = policy.frozen_error(freeze)
-            await self.audit_denial(exc, name, spec.name, args, self.actor)
+            await self.audit_denial(exc, name, spec.name, args, self.current_actor)
             raise exc
         args = await self.canonical(spec, args, name, target)
         try:
             policy.check_call(self.config, name, target, spec, args, frozen=freeze)
         except (ScopeDenied, Frozen) as exc:
-            await self.audit_denial(exc, name, spec.name, args, self.actor)
+            await self.audit_denial(exc, name, spec.name, args, self.current_actor)
             raise
         assert spec.footprint is not None
         fp = spec.footprint(args)
@@ -363,7 +375,7 @@ class Engine:
                 self.config, name, target, spec, plan, await self.history(name, target, plan.changes)
             )
         except ScopeDenied as exc:
-            await self.audit_denial(exc, name, spec.name, args, self.actor)
+            await self.audit_denial(exc, name, spec.name, args, self.current_actor)
             raise
         plan.changes = decision.changes
         plan.risk = list(dict.fromkeys([*decision.risk, *rehearsal.risk]))
@@ -381,7 +393,7 @@ class Engine:
             "notes": notes,
             "policy": {"approvals": decision.approval_rule, "allowed_by": decision.allowed_by[:20]},
         }
-        plan = await self.store.create_plan(plan, self.actor)
+        plan = await self.store.create_plan(plan, self.current_actor)
         if plan.required_approvals == 0:  # a non-production target whose rules ask for no approver
             await self.store.transition(
                 plan.id,

@@ -13,6 +13,11 @@
   and folds it into what it says (each plan's recorded hash, status, decisions, whether it was
   ever applied; the kill switch); ``projection_problems`` names every row that disagrees with it.
   Apply and every approval count read the chain, never the rows alone.
+- Hardened mode (``server/service``) gives the store an ``authenticator``: the events whose
+  authenticity decides something (``AUTHENTICATED_EVENTS``: approvals, rejections, freeze, thaw)
+  carry a MAC with a key only the service user can read, and, for a signed approval, the
+  approver's SSH signature. Such an event without a valid seal — written by any other path, even
+  with a consistent chain forged around it — does not count, and verification names it.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import aiosqlite
 import anyio
@@ -114,10 +119,44 @@ MIGRATIONS: list[str] = [
     CREATE INDEX audit_plan ON audit(plan_id, id);
     CREATE INDEX audit_event ON audit(event, id)
     """,
+    # 4: hardened mode: per-agent bearer tokens for HTTP (sha256 of the token, sealed by the service)
+    """
+    CREATE TABLE agent_tokens (
+        name TEXT PRIMARY KEY,
+        token_hash TEXT NOT NULL UNIQUE,
+        seal TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        revoked_at REAL
+    )
+    """,
 ]
 
 # Events whose ``data["to"]`` moves a plan's status; ``plan.created`` makes it pending.
 FREEZE_EVENTS = ("freeze", "thaw")
+# Events that count only when the service sealed them (hardened mode).
+AUTHENTICATED_EVENTS = ("plan.approve", "plan.reject", *FREEZE_EVENTS)
+
+
+class EventAuthenticator(Protocol):
+    """Seals and checks the events in ``AUTHENTICATED_EVENTS`` (hardened mode: server/service)."""
+
+    def seal(self, fields: dict[str, Any]) -> str:
+        """The MAC to store with an event the service writes."""
+        ...
+
+    def problem(self, fields: dict[str, Any], auth: Any) -> str | None:
+        """Why the event does not count (no valid MAC, a signature that does not verify), or None."""
+        ...
+
+
+def _auth_fields(event: str, plan_id: Any, actor: str, target: str, data: dict[str, Any]) -> dict[str, Any]:
+    """What a seal covers: the event, its plan, who, where, and its data (the seal itself left out)."""
+    d = dict(data)
+    auth = dict(d.get("auth") or {})
+    auth.pop("mac", None)
+    d["auth"] = auth
+    return {"event": event, "plan_id": plan_id, "actor": actor, "target": target or "", "data": d}
+
 
 GENESIS = "0" * 64
 MAX_PLAN_ID = 2**63 - 1  # SQLite's largest integer: a larger id is no plan, never an overflow
@@ -156,6 +195,8 @@ class ChainPlan:
     status: Status | None = None  # the last status the chain moved it to
     decisions: list[tuple[str, str, str]] = field(default_factory=list)  # (approver, decision, plan_hash)
     applying_event: int | None = None  # the first plan.applying event: a plan applies at most once
+    # hardened mode: decisions the service did not seal (audit row, approver, decision, hash, why)
+    unauthenticated: list[tuple[int, str, str, str, str]] = field(default_factory=list)
 
     def approvers(self, plan_hash: str) -> list[str]:
         """Distinct approvers whose approval is bound to ``plan_hash``."""
@@ -176,9 +217,19 @@ class ChainView:
     head: str
     frozen: dict[str, Any] | None = None
     plans: dict[int, ChainPlan] = field(default_factory=dict)
+    unauthenticated: list[str] = field(default_factory=list)  # kill-switch events the service did not seal
 
 
-def _fold(plans: dict[int, ChainPlan], row: Any, data: dict[str, Any]) -> None:
+def _seal_problem(auth: EventAuthenticator | None, row: Any, data: dict[str, Any]) -> str | None:
+    if auth is None:
+        return None
+    fields = _auth_fields(row["event"], row["plan_id"], row["actor"], row["target"], data)
+    return auth.problem(fields, data.get("auth"))
+
+
+def _fold(
+    plans: dict[int, ChainPlan], row: Any, data: dict[str, Any], auth: EventAuthenticator | None = None
+) -> None:
     plan_id = row["plan_id"]
     if plan_id is None:
         return
@@ -190,7 +241,12 @@ def _fold(plans: dict[int, ChainPlan], row: Any, data: dict[str, Any]) -> None:
             cp.status = Status.PENDING
         return
     if event in ("plan.approve", "plan.reject"):
-        cp.decisions.append((str(row["actor"]), event.removeprefix("plan."), str(data.get("plan_hash", ""))))
+        decision = (str(row["actor"]), event.removeprefix("plan."), str(data.get("plan_hash", "")))
+        problem = _seal_problem(auth, row, data)
+        if problem is None:
+            cp.decisions.append(decision)
+        else:
+            cp.unauthenticated.append((int(row["id"]), *decision, problem))
         return
     if event == "plan.applying" and cp.applying_event is None:
         cp.applying_event = int(row["id"])
@@ -243,6 +299,7 @@ class Store:
         self._lock = anyio.Lock()
         self._seen: dict[str, tuple[int, set[tuple[str, str, str]]]] = {}
         self._head: tuple[int, str] | None = None
+        self.authenticator: EventAuthenticator | None = None  # hardened mode sets it
 
     @classmethod
     async def open(cls, path: Path | str) -> Store:
@@ -354,6 +411,10 @@ class Store:
         plan_id: int | None = None,
         target: str = "",
     ) -> None:
+        if self.authenticator is not None and event in AUTHENTICATED_EVENTS:
+            data = json.loads(json.dumps(data, default=str))  # seal exactly what is stored
+            data["auth"] = dict(data.get("auth") or {})
+            data["auth"]["mac"] = self.authenticator.seal(_auth_fields(event, plan_id, actor, target, data))
         cur = await db.execute("SELECT hash FROM audit ORDER BY id DESC LIMIT 1")
         last = await _first(cur)
         prev = last["hash"] if last else GENESIS
@@ -443,11 +504,12 @@ class Store:
         n = 0
         plans: dict[int, ChainPlan] = {}
         frozen: dict[str, Any] | None = None
+        unauthenticated: list[str] = []
         anchored = False
         hash_at_anchor: str | None = None
 
         def broken(message: str) -> ChainView:
-            return ChainView(False, message, n, prev, frozen, plans)
+            return ChainView(False, message, n, prev, frozen, plans, unauthenticated)
 
         try:
             async for r in cur:
@@ -468,9 +530,19 @@ class Store:
                 anchored = anchored or r["event"] == "audit.anchored"
                 data = json.loads(r["data"])
                 if r["event"] in FREEZE_EVENTS:
-                    frozen = data if r["event"] == "freeze" else None
+                    problem = _seal_problem(self.authenticator, r, data)
+                    if problem is not None:
+                        unauthenticated.append(
+                            f"audit row {r['id']}: the {r['event']} by {r['actor']} was not written by the "
+                            f"service ({problem})"
+                            + ("; it is ignored" if r["event"] == "thaw" else "; it is honoured all the same")
+                        )
+                    if r["event"] == "freeze":
+                        frozen = data  # a freeze is honoured whoever wrote it: it only stops things
+                    elif problem is None:
+                        frozen = None
                 else:
-                    _fold(plans, r, data)
+                    _fold(plans, r, data, self.authenticator)
         finally:
             await cur.close()
         cur = await self._db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'audit'")
@@ -493,28 +565,41 @@ class Store:
                 return broken(
                     f"audit row {anchor[0]} is not the one the head anchor {self.anchor_path.name} recorded"
                 )
-        return ChainView(True, f"audit chain intact ({n} events, head {prev[:16]})", n, prev, frozen, plans)
+        return ChainView(
+            True,
+            f"audit chain intact ({n} events, head {prev[:16]})",
+            n,
+            prev,
+            frozen,
+            plans,
+            unauthenticated,
+        )
 
     async def chain_plan(self, plan_id: int, db: aiosqlite.Connection | None = None) -> ChainPlan:
         """The chain's events of one plan, folded (not verified: ``read_chain`` does that)."""
         cur = await (db or self._db).execute(
-            "SELECT id, actor, event, plan_id, data FROM audit WHERE plan_id = ? ORDER BY id", (plan_id,)
+            "SELECT id, actor, event, plan_id, target, data FROM audit WHERE plan_id = ? ORDER BY id",
+            (plan_id,),
         )
         cp = ChainPlan(plan_id)
         plans = {plan_id: cp}
         for r in await _all(cur):
-            _fold(plans, r, json.loads(r["data"]))
+            _fold(plans, r, json.loads(r["data"]), self.authenticator)
         return plans[plan_id]
 
     async def chain_frozen(self) -> dict[str, Any] | None:
         """The kill switch as the chain says (the last freeze or thaw event) — or as the settings
         row says, whichever is on: a row deleted behind interlock's back never thaws it."""
         cur = await self._db.execute(
-            "SELECT event, data FROM audit WHERE event IN ('freeze', 'thaw') ORDER BY id DESC LIMIT 1"
+            "SELECT id, actor, event, plan_id, target, data FROM audit WHERE event IN ('freeze', 'thaw') "
+            "ORDER BY id DESC LIMIT 1000"
         )
-        row = await _first(cur)
-        if row is not None and row["event"] == "freeze":
-            return dict(json.loads(row["data"]))
+        for row in await _all(cur):
+            data = json.loads(row["data"])
+            if row["event"] == "freeze":
+                return dict(data)
+            if _seal_problem(self.authenticator, row, data) is None:
+                break  # the last thaw the service wrote (one it did not write thaws nothing)
         return await self.get_setting("freeze")
 
     async def projection_problems(self, plan: Plan, chain: ChainPlan) -> list[str]:
@@ -534,9 +619,15 @@ class Store:
         rows = sorted(
             (str(r["approver"]), str(r["decision"]), str(r["plan_hash"])) for r in await self.approvals(pid)
         )
-        if rows != sorted(chain.decisions):
-            extra = len([r for r in rows if r not in chain.decisions])
-            missing = len([d for d in chain.decisions if d not in rows])
+        recorded = [*chain.decisions, *(u[1:4] for u in chain.unauthenticated)]
+        for row_id, approver, decision, _, why in chain.unauthenticated:
+            out.append(
+                f"audit row {row_id}: the {decision} of plan {pid} by {approver} was not written by the "
+                f"interlock service ({why}): it does not count"
+            )
+        if rows != sorted(recorded):
+            extra = len([r for r in rows if r not in recorded])
+            missing = len([d for d in recorded if d not in rows])
             bits = []
             if extra:
                 bits.append(f"{extra} decision row(s) the chain never recorded")
@@ -550,7 +641,7 @@ class Store:
         view = await self.read_chain()
         if not view.ok:
             return False, [view.message], view
-        problems: list[str] = []
+        problems: list[str] = list(view.unauthenticated)
         seen: set[int] = set()
         cur = await self._db.execute("SELECT * FROM plans ORDER BY id")
         for row in await _all(cur):
@@ -685,6 +776,7 @@ class Store:
         decision: str,
         comment: str,
         approved_status_when: int,
+        auth: dict[str, Any] | None = None,
     ) -> tuple[bool, Status | None]:
         """Store an approval or rejection and move the plan if that decides it, in one transaction.
 
@@ -692,7 +784,8 @@ class Store:
         is not recorded. The approvals are counted from the chain (never the approvals table), bound
         to the hash the chain recorded when the plan was made, against the larger of
         ``approved_status_when`` and the plan's own count. A plan whose rows disagree with the
-        chain is refused (``PlanTampered``) and nothing is recorded.
+        chain is refused (``PlanTampered``) and nothing is recorded. ``auth`` (hardened mode) says
+        how the approver was identified (uid, or signature) and is sealed with the event.
         """
         async with self.transaction() as db:
             cur = await db.execute("SELECT * FROM plans WHERE id = ?", (plan.id,))
@@ -721,7 +814,7 @@ class Store:
                 db,
                 approver,
                 f"plan.{decision}",
-                {"plan_hash": stored.plan_hash, "comment": comment},
+                {"plan_hash": stored.plan_hash, "comment": comment, **({"auth": auth} if auth else {})},
                 plan.id,
                 stored.target,
             )
@@ -754,7 +847,14 @@ class Store:
         row = await _first(cur)
         return json.loads(row["value"]) if row else None
 
-    async def put_setting(self, key: str, value: dict[str, Any] | None, actor: str, event: str) -> None:
+    async def put_setting(
+        self,
+        key: str,
+        value: dict[str, Any] | None,
+        actor: str,
+        event: str,
+        auth: dict[str, Any] | None = None,
+    ) -> None:
         async with self.transaction() as db:
             if value is None:
                 await db.execute("DELETE FROM settings WHERE key = ?", (key,))
@@ -764,7 +864,44 @@ class Store:
                     "ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
                     (key, json.dumps(value), time.time()),
                 )
-            await self._append_audit(db, actor, event, value or {})
+            await self._append_audit(db, actor, event, {**(value or {}), **({"auth": auth} if auth else {})})
+
+    # ------------------------------------------------------------ agent tokens (hardened mode, HTTP)
+
+    async def add_token(self, name: str, token_hash: str, seal: str, actor: str) -> bool:
+        """Store a token's hash under ``name``; False when the name is taken (revoked ones included)."""
+        async with self.transaction() as db:
+            cur = await db.execute("SELECT 1 FROM agent_tokens WHERE name = ?", (name,))
+            if await _first(cur) is not None:
+                return False
+            await db.execute(
+                "INSERT INTO agent_tokens (name, token_hash, seal, created_at) VALUES (?,?,?,?)",
+                (name, token_hash, seal, time.time()),
+            )
+            await self._append_audit(db, actor, "token.added", {"name": name})
+        return True
+
+    async def revoke_token(self, name: str, actor: str) -> bool:
+        async with self.transaction() as db:
+            cur = await db.execute(
+                "UPDATE agent_tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL",
+                (time.time(), name),
+            )
+            if cur.rowcount != 1:
+                return False
+            await self._append_audit(db, actor, "token.revoked", {"name": name})
+        return True
+
+    async def tokens(self) -> list[dict[str, Any]]:
+        cur = await self._db.execute("SELECT name, created_at, revoked_at FROM agent_tokens ORDER BY name")
+        return [dict(r) for r in await _all(cur)]
+
+    async def token_by_hash(self, token_hash: str) -> dict[str, Any] | None:
+        cur = await self._db.execute(
+            "SELECT name, token_hash, seal, revoked_at FROM agent_tokens WHERE token_hash = ?", (token_hash,)
+        )
+        row = await _first(cur)
+        return dict(row) if row else None
 
     # ------------------------------------------------------------ policy history (scopes)
 

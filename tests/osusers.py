@@ -69,7 +69,9 @@ class User:
         env.update(extra)
         return env
 
-    def run(self, *argv: str, env: dict[str, str] | None = None, **kw: object) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *argv: str, env: dict[str, str] | None = None, **kw: object
+    ) -> subprocess.CompletedProcess[str]:
         """Run ``argv`` as this user, via ``env`` so the environment is exactly ``env``."""
         full = ["env", "-i", *(f"{k}={v}" for k, v in (env or self.env()).items()), *argv]
         return subprocess.run(self.cmd(*full), capture_output=True, text=True, timeout=120, **kw)  # type: ignore[call-overload,no-any-return]

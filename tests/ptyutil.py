@@ -15,11 +15,15 @@ PROMPT = re.compile(rb"Type '([^']+)' to approve: ")
 
 
 def run_in_pty(
-    args: list[str], env: dict[str, str], answer: str | None = None, timeout: float = 60
+    args: list[str],
+    env: dict[str, str],
+    answer: str | None = None,
+    timeout: float = 60,
+    argv: list[str] | None = None,
 ) -> tuple[int, str, str | None]:
     """Run `python -m server.cli ARGS` in a pty. When it prompts `Type 'WORD' to approve: `, type
     ``answer`` (or the WORD itself when answer is None). Returns (exit code, output, WORD)."""
-    code, out, seen = converse(args, env, [(PROMPT.pattern, answer)], timeout)
+    code, out, seen = converse(args, env, [(PROMPT.pattern, answer)], timeout, argv)
     return code, out, seen[0]
 
 
@@ -37,14 +41,20 @@ def _read_some(fd: int, buf: bytearray) -> bool:
 
 
 def converse(
-    args: list[str], env: dict[str, str], script: list[tuple[bytes, str | None]], timeout: float = 60
+    args: list[str],
+    env: dict[str, str],
+    script: list[tuple[bytes, str | None]],
+    timeout: float = 60,
+    argv: list[str] | None = None,
 ) -> tuple[int, str, list[str]]:
     """Run `python -m server.cli ARGS` in a pty and answer each (regex, answer) in turn. An answer
-    of None types the regex's first group. Returns (exit code, output, the groups seen)."""
+    of None types the regex's first group. Returns (exit code, output, the groups seen). ``argv``
+    replaces the whole command line (e.g. the CLI run as another user through setpriv)."""
+    command = argv if argv is not None else [sys.executable, "-m", "server.cli", *args]
     pid, fd = pty.fork()
     if pid == 0:  # child
         os.chdir(ROOT)
-        os.execve(sys.executable, [sys.executable, "-m", "server.cli", *args], env)
+        os.execve(command[0], command, env)
     deadline = time.monotonic() + timeout
     buf = bytearray()
     seen: list[str] = []

@@ -71,3 +71,75 @@ class EventAuth:
 
     def valid(self, fields: dict[str, Any], mac: Any) -> bool:
         return isinstance(mac, str) and hmac.compare_digest(self.mac(fields), mac)
+
+
+class ServiceSeal:
+    """The store's authenticator in hardened mode (``Store.authenticator``): seals the events the
+    service writes, and says why an event does not count — no valid MAC, or (for a signed approval)
+    a signature that no longer verifies against ``allowed_signers`` for exactly this plan's hash."""
+
+    def __init__(self, auth: EventAuth, signers: Any = None) -> None:
+        self.auth = auth
+        self.signers = signers  # a Signers (the current allowed_signers), or None when not configured
+        self._verified: dict[tuple[str, str, str], str | None] = {}
+
+    def seal(self, fields: dict[str, Any]) -> str:
+        return self.auth.mac(fields)
+
+    def problem(self, fields: dict[str, Any], auth: Any) -> str | None:
+        if not isinstance(auth, dict) or "mac" not in auth:
+            return "it carries no service MAC"
+        if not self.auth.valid(fields, auth.get("mac")):
+            return "its service MAC is not valid"
+        if auth.get("via") == "ssh-signature":
+            return self._signature_problem(fields, auth)
+        return None
+
+    def _signature_problem(self, fields: dict[str, Any], auth: dict[str, Any]) -> str | None:
+        from .signing import approval_message
+
+        if self.signers is None:
+            return "it is a signed approval and no allowed_signers is configured"
+        try:
+            signers, version = self.signers.current()
+        except Exception as exc:  # unreadable or malformed now: no signed approval counts
+            return f"allowed_signers cannot be read ({getattr(exc, 'message', exc)})"
+        data = fields["data"]
+        message = approval_message(int(fields["plan_id"]), str(data.get("plan_hash", "")))
+        signature = str(auth.get("signature", ""))
+        cache_key = (version, message.decode(), signature)
+        if cache_key not in self._verified:
+            try:
+                verified = signers.verify(message, signature)
+                self._verified[cache_key] = (
+                    None
+                    if verified.principal == fields["actor"]
+                    else f"its signature is by {verified.principal}, not {fields['actor']}"
+                )
+            except Exception as exc:  # SignatureRefused, or ssh-keygen gone: it does not count
+                self._verified[cache_key] = f"its signature does not verify ({getattr(exc, 'message', exc)})"
+        return self._verified[cache_key]
+
+
+class Signers:
+    """The service's allowed_signers, loaded again whenever the file changes (a key removed stops
+    counting at the next apply); ``current()`` fails closed when it is unreadable or malformed."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._loaded: tuple[str, Any] | None = None
+        self.current()
+
+    def current(self) -> tuple[Any, str]:
+        from .signing import AllowedSigners
+
+        try:
+            version = hashlib.sha256(self.path.read_bytes()).hexdigest()
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot read allowed_signers {self.path}: {exc.strerror}",
+                "the service user must be able to read it; fix its owner and mode",
+            ) from exc
+        if self._loaded is None or self._loaded[0] != version:
+            self._loaded = (version, AllowedSigners.load(self.path))
+        return self._loaded[1], version

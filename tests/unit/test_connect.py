@@ -584,3 +584,38 @@ def test_the_cli_runs_connect_as_a_subprocess_too(project: Path) -> None:
     )
     assert res.returncode == 0, res.stderr
     assert (project / ".cursor" / "mcp.json").exists()
+
+
+# ---------------------------------------------------------------- hardened mode: the bridge
+
+
+@pytest.mark.parametrize("client", sorted(JSON_FILES))
+def test_service_entries_run_the_bridge_and_name_no_config_and_no_store(
+    client: str, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config_file(project)  # a local config is not what a hardened agent uses: it is not read
+    code, out, err = run(capsys, client, "--service", "--socket", "/srv/il/agent.sock", "--write")
+    assert code == 0, err
+    entry = json.loads((project / JSON_FILES[client]).read_text())["mcpServers"]["interlock"]
+    command, env, _ = interlock_command()
+    assert entry["command"] == command[0]
+    assert entry["args"] == [*command[1:], "bridge", "--socket", "/srv/il/agent.sock"]
+    assert "INTERLOCK_DB" not in entry.get("env", {}) and "--config" not in entry["args"]
+    assert entry.get("env", {}) == env
+    assert "hardened mode" in out
+
+
+def test_the_default_agent_socket_is_not_spelled_out(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "claude-code", "--service")
+    assert code == 0, err
+    assert '"bridge"' in out and "--socket" not in out.split("reaches:")[0]
+
+
+def test_service_with_http_or_socket_without_service_is_a_usage_error(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(capsys, "kiro", "--service", "--transport", "http")
+    assert code == 2 and "token" in err
+    code, _, err = run(capsys, "kiro", "--socket", "/x/agent.sock")
+    assert code == 2 and "--service" in err
+    assert not (project / JSON_FILES["kiro"]).exists()

@@ -77,9 +77,9 @@ from pathlib import Path
 from typing import Any
 
 from .config import Config, find_config_path, load_config, store_path
-from .service.bridge import AGENT_SOCKET_ENV, DEFAULT_AGENT_SOCKET, agent_socket
 from .errors import UsageError
 from .guard import DENY_PREFIXES, GENERIC_HINT
+from .service.bridge import AGENT_SOCKET_ENV, DEFAULT_AGENT_SOCKET, agent_socket
 
 DEFAULT_PORT = 8765
 MARK = "# interlock: written by `interlock connect`; rewrite it with `interlock connect --write --force`"

@@ -417,6 +417,16 @@ class Engine:
             plan = await self.store.get_plan(plan.id)
         return plan
 
+    async def tamper_problems(self, plan: Plan) -> list[str]:
+        """Why the plan's rows cannot be trusted (the audit chain is broken, or they disagree with it)."""
+        view = await self.store.read_chain()
+        if not view.ok:
+            return [f"the audit chain is broken ({view.message})"]
+        chain = view.plans.get(plan.id)
+        if chain is None:
+            return [f"the audit chain has no record of plan {plan.id} being made"]
+        return await self.store.projection_problems(plan, chain)
+
     async def counted_approvers(self, plan: Plan, current_hash: str | None = None) -> list[str]:
         """Distinct approvers the audit chain recorded for the plan, bound to the hash the chain
         recorded when it was made (never the approvals table: it is a projection)."""

@@ -169,13 +169,11 @@ class Approvers:
         return await self.engine.expire_if_due(await self.engine.store.get_plan(pid), "interlock")
 
     async def op_show(self, peer: Peer, req: dict[str, Any]) -> dict[str, Any]:
-        from ..cli import tamper_problems
-
         plan = await self._plan(req)
         return {
             "plan": plan_to_wire(plan),
             "approvals": await self.engine.store.approvals(plan.id),
-            "problems": await tamper_problems(self.engine, plan),
+            "problems": await self.engine.tamper_problems(plan),
             "counted": await self.engine.counted_approvers(plan),
         }
 

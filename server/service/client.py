@@ -167,6 +167,11 @@ def approve_one(
             f"plan {plan.id} was tampered with in the store: {'; '.join(problems)}",
             "do not approve it; run `interlock audit --verify` and have the agent plan again",
         )
+    if plan.compute_hash() != plan.plan_hash:  # what is shown is what is signed and approved
+        raise PlanTampered(
+            f"the service at {c.path} sent plan {plan.id} with a hash that is not the hash of what it showed",
+            "do not approve through it: check $INTERLOCK_SOCKET and that the socket is the real service's",
+        )
     if plan.status is not Status.PENDING:
         raise PlanStateError(
             f"plan {plan.id} is {plan.status.value}, not pending",

@@ -172,6 +172,10 @@ def hardened() -> Iterator[Hardened]:
         alice = users.user("alice")
         bob = users.user("bob")
         carol = users.user("carol")
+        probe = agent.run(sys.executable, "-c", "import server.service.server", env=user_env(agent))
+        assert probe.returncode == 0, (
+            "another user cannot import this source tree (is it readable by others?): " + probe.stderr[-500:]
+        )
         (base / "client.py").write_text(CLIENT)
         os.chmod(base / "client.py", 0o644)
         etc = base / "etc"
@@ -562,14 +566,17 @@ def test_a_signed_approval_is_verified_again_at_apply_and_stops_counting_when_it
 def test_an_approver_with_an_agent_session_open_cannot_approve_until_it_closes(hardened: Hardened) -> None:
     plan_id = hardened.plan("hardened-approver-runs-agent")
     env = hardened.env(hardened.alice)
-    argv = hardened.alice.cmd("/usr/bin/env", "-i", *(f"{k}={v}" for k, v in env.items()),
-                              *interlock_argv("bridge"))
+    argv = hardened.alice.cmd(
+        "/usr/bin/env", "-i", *(f"{k}={v}" for k, v in env.items()), *interlock_argv("bridge")
+    )
     session = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:  # the service has registered the session once it is audited
             events = json.loads(hardened.cli(hardened.bob, "audit", "--json", "--limit", "5").stdout)
-            if any(e["event"] == "agent.connected" and e["actor"].startswith(hardened.alice.name) for e in events):
+            if any(
+                e["event"] == "agent.connected" and e["actor"].startswith(hardened.alice.name) for e in events
+            ):
                 break
             time.sleep(0.2)
         code, out = hardened.pty(hardened.alice, ["approve", str(plan_id)], [])
@@ -581,7 +588,9 @@ def test_an_approver_with_an_agent_session_open_cannot_approve_until_it_closes(h
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         events = json.loads(hardened.cli(hardened.bob, "audit", "--json", "--limit", "5").stdout)
-        if any(e["event"] == "agent.disconnected" and e["actor"].startswith(hardened.alice.name) for e in events):
+        if any(
+            e["event"] == "agent.disconnected" and e["actor"].startswith(hardened.alice.name) for e in events
+        ):
             break
         time.sleep(0.2)
     code, out = hardened.approve(hardened.alice, plan_id)
@@ -643,8 +652,9 @@ def _start_with(h: Hardened, tmp: Path, defect: str) -> subprocess.CompletedProc
         os.chmod(config, 0o666)
     elif defect == "unknown approver":
         config.write_text(config.read_text().replace(f'"{h.bob.name}"', '"nobody-such-user"'))
-    proc = subprocess.run(interlock_argv("service", "run", "--config", str(config)),
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        interlock_argv("service", "run", "--config", str(config)), capture_output=True, text=True, timeout=60
+    )
     assert not (runtime / "agent.sock").exists()
     return proc
 
@@ -670,8 +680,9 @@ def test_the_service_refuses_to_start_when_what_it_rests_on_is_not_private(
 
 
 def test_the_service_refuses_to_run_as_anyone_but_its_user(hardened: Hardened) -> None:
-    proc = hardened.carol.run(*interlock_argv("service", "run", "--config", str(hardened.config)),
-                              env=hardened.env(hardened.carol))
+    proc = hardened.carol.run(
+        *interlock_argv("service", "run", "--config", str(hardened.config)), env=hardened.env(hardened.carol)
+    )
     assert proc.returncode == 2
     assert "Permission denied" in proc.stderr or "runs as the service user" in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr

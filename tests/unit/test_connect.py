@@ -605,7 +605,9 @@ def test_service_entries_run_the_bridge_and_name_no_config_and_no_store(
     assert "hardened mode" in out
 
 
-def test_the_default_agent_socket_is_not_spelled_out(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_default_agent_socket_is_not_spelled_out(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, out, err = run(capsys, "claude-code", "--service")
     assert code == 0, err
     assert '"bridge"' in out and "--socket" not in out.split("reaches:")[0]

@@ -41,13 +41,13 @@ if str(REPO) not in sys.path:
 
 import docker  # noqa: E402
 
-from sandbox.docker import OWNER_LABEL, owner_id  # noqa: E402
-from server.config import parse_config  # noqa: E402
-from server.docker_backend import install, uninstall  # noqa: E402
-from server.pipeline import Engine  # noqa: E402
-from server.store import Store  # noqa: E402
+from interlock.sandbox.docker import OWNER_LABEL, owner_id  # noqa: E402
+from interlock.server.config import parse_config  # noqa: E402
+from interlock.server.docker_backend import install, uninstall  # noqa: E402
+from interlock.server.pipeline import Engine  # noqa: E402
+from interlock.server.store import Store  # noqa: E402
+from interlock.tools import ALL_SPECS  # noqa: E402
 from tests.docker_fixtures import IMAGE, Production, ensure_image  # noqa: E402
-from tools import ALL_SPECS  # noqa: E402
 
 PHASES = (
     "baseline_ms",

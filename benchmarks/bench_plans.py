@@ -12,7 +12,7 @@ What it measures, in one run, against one production stand-in:
    store (``plans.rehearsal`` -> ``timings``) and the plan's ``detail``.
 3. Peak RSS (VmHWM) of the ``interlock serve`` process and of the production emulator.
 
-Production is a separate moto server process on 127.0.0.1 (``server.playground.start_moto_process``).
+Production is a separate moto server process on 127.0.0.1 (``interlock.server.playground.start_moto_process``).
 It only speaks HTTP, so it is seeded over HTTP with a few concurrent keep-alive connections;
 seeding is timed and reported apart, never counted. No network is used except 127.0.0.1.
 Every process this script starts is stopped on the way out, also on errors and Ctrl-C.
@@ -47,8 +47,8 @@ import anyio  # noqa: E402
 from mcp import Client, StdioServerParameters  # noqa: E402
 from mcp.client.stdio import stdio_client  # noqa: E402
 
-from server.playground import client as emulator_client  # noqa: E402
-from server.playground import start_moto_process  # noqa: E402
+from interlock.server.playground import client as emulator_client  # noqa: E402
+from interlock.server.playground import start_moto_process  # noqa: E402
 
 SMALL_BUCKET = "bench-small"
 BIG_BUCKET = "bench-big"
@@ -123,7 +123,7 @@ def find_serve_pid() -> int | None:
             cmd = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"server.cli" in cmd and b"serve" in cmd:
+        if b"interlock.server.cli" in cmd and b"serve" in cmd:
             return int(entry.name)
     return None
 
@@ -302,7 +302,7 @@ async def run_mcp(
 ) -> None:
     params = StdioServerParameters(
         command=sys.executable,
-        args=["-m", "server.cli", "serve", "--config", str(cfg)],
+        args=["-m", "interlock.server.cli", "serve", "--config", str(cfg)],
         env=serve_env(tmp),
         cwd=str(REPO),
     )

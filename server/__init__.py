@@ -1,3 +1,5 @@
 """interlock's server: MCP app, plan/apply pipeline, policy, store, audit and the human CLI."""
 
-__version__ = "0.1.0"
+from interlock import __version__
+
+__all__ = ["__version__"]

@@ -24,9 +24,9 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field, ValidationError
 
-from sandbox.aws import MotoSandbox, SandboxError
-from tools import ALL_SPECS
-from tools.spec import ToolSpec
+from interlock.sandbox.aws import MotoSandbox, SandboxError
+from interlock.tools import ALL_SPECS
+from interlock.tools.spec import ToolSpec
 
 from . import policy
 from .config import PLAYGROUND, Config, store_path

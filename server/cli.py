@@ -64,7 +64,7 @@ def require_tty(what: str) -> None:
 
 
 async def open_engine(cfg: Config, actor: str) -> Engine:
-    from tools import ALL_SPECS
+    from interlock.tools import ALL_SPECS
 
     store = await Store.open(store_path(cfg))
     specs = {s.name: s for s in ALL_SPECS}

@@ -318,7 +318,7 @@ class Scopes(_Strict):
 
 
 def _registered_specs() -> tuple[Any, ...]:
-    from tools import ALL_SPECS  # server -> tools is the allowed direction
+    from interlock.tools import ALL_SPECS  # server -> tools is the allowed direction
 
     return ALL_SPECS
 

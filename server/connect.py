@@ -7,7 +7,7 @@ playground, or open another store whose plans the human never sees:
 
 * **command**: the interlock that is running now: the ``interlock`` script beside this Python
   (the same environment) when that environment, started clean, imports this very interlock; else
-  ``<this python> -m server.cli`` with ``PYTHONPATH`` set to this source tree. Never a bare
+  ``<this python> -m interlock.server.cli`` with ``PYTHONPATH`` set to this source tree. Never a bare
   ``interlock``: the client's PATH may find another install, or none; and never a script that
   would run another checkout than the one the human's commands run.
 * **--config**: resolved as ``serve`` resolves it (``--config`` > ``$INTERLOCK_CONFIG`` >
@@ -97,7 +97,7 @@ ACCIDENT = (
 class Serve:
     """How the client starts (or reaches) interlock, every path absolute."""
 
-    command: list[str]  # the interlock executable (and `-m server.cli` when it is a Python)
+    command: list[str]  # the interlock executable (and `-m interlock.server.cli` when it is a Python)
     config: Path | None  # None: the built-in playground
     cfg: Config
     store: Path
@@ -161,7 +161,7 @@ def interlock_command() -> tuple[list[str], dict[str, str], str]:
 
     The ``interlock`` script beside this Python (the same environment) when that environment,
     started clean, imports this very interlock; otherwise (a source tree on $PYTHONPATH, or an
-    install of another checkout) ``<this python> -m server.cli`` with PYTHONPATH set to this tree,
+    install of another checkout) ``<this python> -m interlock.server.cli`` with PYTHONPATH set to this tree,
     so the client never runs a different build than the human's commands.
     """
     tree = Path(__file__).resolve().parent.parent
@@ -169,13 +169,17 @@ def interlock_command() -> tuple[list[str], dict[str, str], str]:
     if _clean_import_origin() == Path(__file__).resolve().parent / "__init__.py":
         if script.is_file() and os.access(script, os.X_OK):
             return [str(script)], {}, ""
-        return [str(Path(sys.executable).absolute()), "-m", "server.cli"], {}, ""
+        return [str(Path(sys.executable).absolute()), "-m", "interlock.server.cli"], {}, ""
     note = (
         f"note: this interlock runs from {tree}, which a clean start of {sys.executable} does not import: "
-        "the entry runs it as `python -m server.cli` with PYTHONPATH set to that tree "
+        "the entry runs it as `python -m interlock.server.cli` with PYTHONPATH set to that tree "
         "(install it with `pip install -e .` for a plain `interlock` entry)"
     )
-    return [str(Path(sys.executable).absolute()), "-m", "server.cli"], {"PYTHONPATH": str(tree)}, note
+    return (
+        [str(Path(sys.executable).absolute()), "-m", "interlock.server.cli"],
+        {"PYTHONPATH": str(tree)},
+        note,
+    )
 
 
 def _clean_import_origin() -> Path | None:
@@ -183,7 +187,7 @@ def _clean_import_origin() -> Path | None:
     env = {k: v for k, v in os.environ.items() if k in ("HOME", "LANG", "PATH", "TERM", "USER")}
     try:
         out = subprocess.run(
-            [sys.executable, "-c", "import server; print(server.__file__)"],
+            [sys.executable, "-c", "import interlock.server as s; print(s.__file__)"],
             cwd="/",
             env=env,
             capture_output=True,
@@ -570,7 +574,9 @@ def claude_guard(client_file: Path, serve: Serve, force: bool) -> Edit:
 
 
 def _is_our_hook(command: str) -> bool:
-    return "guard --client claude-code" in command and ("interlock" in command or "server.cli" in command)
+    return "guard --client claude-code" in command and (
+        "interlock" in command or "interlock.server.cli" in command
+    )
 
 
 def gemini_guard(client_file: Path, serve: Serve, force: bool) -> Edit:
@@ -863,7 +869,7 @@ EPILOG = """\
 what is written (every path absolute, so a client starting interlock from its own directory,
 with its own environment, serves the same targets and store as your commands):
   command  the interlock running now (the `interlock` beside this Python, or this Python
-           with -m server.cli and PYTHONPATH when running from a source tree)
+           with -m interlock.server.cli and PYTHONPATH when running from a source tree)
   args     serve --config <the config `serve` would find here: --config, $INTERLOCK_CONFIG,
            ./interlock.toml>; none found: the built-in playground, and the output says so
   env      INTERLOCK_DB=<the store> when the config has no store.path

@@ -77,7 +77,9 @@ async def _story(workdir: Path, endpoint: str, no_input: bool) -> int:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env["XDG_DATA_HOME"] = str(workdir / "data")
     params = StdioServerParameters(
-        command=sys.executable, args=["-m", "server.cli", "serve", "--config", str(config_path)], env=env
+        command=sys.executable,
+        args=["-m", "interlock.server.cli", "serve", "--config", str(config_path)],
+        env=env,
     )
     before = _production_facts(endpoint)
     console.print(_facts_table("Production before (the PLAYGROUND emulator)", before))

@@ -21,11 +21,11 @@ import docker
 import docker.errors
 import requests
 
-from sandbox.base import Rehearsal
-from sandbox.diff import Snapshot
-from sandbox.docker import CloneSettings, SandboxError, cleanup_leftovers
-from tools import containers
-from tools.spec import Footprint, FootprintTooLarge, ToolFailure, ToolSpec
+from interlock.sandbox.base import Rehearsal
+from interlock.sandbox.diff import Snapshot
+from interlock.sandbox.docker import CloneSettings, SandboxError, cleanup_leftovers
+from interlock.tools import containers
+from interlock.tools.spec import Footprint, FootprintTooLarge, ToolFailure, ToolSpec
 
 from .config import TargetConfig
 from .errors import PlanRefused, SandboxUnavailable

@@ -18,10 +18,10 @@ from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
 from pydantic import ValidationError
 
-from sandbox.aws import MotoSandbox, SandboxError, boto3_session
-from sandbox.base import Rehearsal
-from sandbox.diff import Snapshot, diff, strip_volatile
-from tools.spec import Footprint, FootprintTooLarge, Limits, ToolFailure, ToolSpec
+from interlock.sandbox.aws import MotoSandbox, SandboxError, boto3_session
+from interlock.sandbox.base import Rehearsal
+from interlock.sandbox.diff import Snapshot, diff, strip_volatile
+from interlock.tools.spec import Footprint, FootprintTooLarge, Limits, ToolFailure, ToolSpec
 
 from . import notify, policy
 from .config import Config, TargetConfig

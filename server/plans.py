@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from sandbox.diff import Change, digest
+from interlock.sandbox.diff import Change, digest
 
 
 class Status(StrEnum):

@@ -17,7 +17,7 @@ Files in the data directory (``$XDG_DATA_HOME/interlock``)::
     playground.watch.json    the playground's own report: when it last checked, idle since when
     playground.log           the playground process's stderr
 
-The playground process is ``python -m server.playground --run``: moto's server and its own
+The playground process is ``python -m interlock.server.playground --run``: moto's server and its own
 watchdog in one process, so no emulator can outlive its watchdog. Every tick it decides:
 
 1. the state file does not name it → it exits (nobody could find or stop it);
@@ -71,7 +71,9 @@ DEFAULT_IDLE_SECONDS = 900.0
 LOCK_WAIT_SECONDS = 120.0  # a start takes a few seconds; a lock held this long is a stuck process
 STARTUP_TICK = 0.2
 EXIT_PORT_TAKEN = 3
-SERVER_ROOT = Path(__file__).resolve().parents[1]  # what `python -m server.playground` needs on sys.path
+SERVER_ROOT = (
+    Path(__file__).resolve().parents[1]
+)  # what `python -m interlock.server.playground` needs on sys.path
 
 
 def _state_file() -> Path:
@@ -507,7 +509,16 @@ def _start(stores: list[str], idle: float) -> str:
     endpoint = f"http://127.0.0.1:{port}"
     env = dict(os.environ)
     env["PYTHONPATH"] = str(SERVER_ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    cmd = [sys.executable, "-m", "server.playground", "--run", "--dir", str(data_dir()), "--port", str(port)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "interlock.server.playground",
+        "--run",
+        "--dir",
+        str(data_dir()),
+        "--port",
+        str(port),
+    ]
     cmd += ["--starter", str(os.getpid())]  # its parent: when that changes, the starter is gone
     with _guard, open(_log_file(), "wb") as log:
         proc = subprocess.Popen(
@@ -820,7 +831,9 @@ def run_playground(port: int, idle_seconds: float, starter: int) -> int:
 
 
 def _main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m server.playground", description="the playground process")
+    p = argparse.ArgumentParser(
+        prog="python -m interlock.server.playground", description="the playground process"
+    )
     p.add_argument("--run", action="store_true", required=True)
     p.add_argument("--dir", required=True, help="the data directory (recorded in the command line)")
     p.add_argument("--port", type=int, required=True)

@@ -50,7 +50,7 @@ from fnmatch import translate
 from functools import lru_cache
 from typing import Any
 
-from tools.spec import ToolSpec
+from interlock.tools.spec import ToolSpec
 
 from .config import Config, TargetConfig
 from .errors import Frozen, ScopeDenied

@@ -27,7 +27,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from tools.spec import ToolSpec
+from interlock.tools.spec import ToolSpec
 
 from . import policy
 from .config import GLOB_CHARS, WRITE_CLASSES, Config, TargetConfig
@@ -38,7 +38,7 @@ ADDRESS_SPACES = ("aws:s3:::", "docker:container/")
 
 
 def all_specs() -> list[ToolSpec]:
-    from tools import ALL_SPECS
+    from interlock.tools import ALL_SPECS
 
     return list(ALL_SPECS)
 

@@ -34,7 +34,7 @@ from typing import Any, Protocol
 import aiosqlite
 import anyio
 
-from sandbox.diff import digest
+from interlock.sandbox.diff import digest
 
 from .errors import NotFound, PlanTampered, StoreError
 from .plans import Plan, Status

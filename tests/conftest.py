@@ -14,13 +14,13 @@ from typing import Any
 import anyio
 import pytest
 
-from sandbox.aws import MotoSandbox
-from server.config import Config, parse_config
-from server.pipeline import Engine
-from server.playground import client as s3_client
-from server.playground import start_moto_process
-from server.store import Store
-from tools import ALL_SPECS
+from interlock.sandbox.aws import MotoSandbox
+from interlock.server.config import Config, parse_config
+from interlock.server.pipeline import Engine
+from interlock.server.playground import client as s3_client
+from interlock.server.playground import start_moto_process
+from interlock.server.store import Store
+from interlock.tools import ALL_SPECS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -123,7 +123,7 @@ def run_cli(
     args: list[str], env: dict[str, str], input_text: str | None = None, timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "server.cli", *args],
+        [sys.executable, "-m", "interlock.server.cli", *args],
         env=env,
         input=input_text,
         capture_output=True,

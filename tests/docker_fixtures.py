@@ -289,11 +289,11 @@ def docker_config_text(db: Path, extra: str = "") -> str:
 @contextlib.asynccontextmanager
 async def open_docker_engine(tmp_path: Path, extra: str = "") -> AsyncIterator[Any]:
     """An Engine on a docker target whose config ends with ``extra`` (e.g. its scopes)."""
-    from server.config import parse_config
-    from server.docker_backend import install, uninstall
-    from server.pipeline import Engine
-    from server.store import Store
-    from tools import ALL_SPECS
+    from interlock.server.config import parse_config
+    from interlock.server.docker_backend import install, uninstall
+    from interlock.server.pipeline import Engine
+    from interlock.server.store import Store
+    from interlock.tools import ALL_SPECS
 
     cfg = parse_config(docker_config_text(tmp_path / "interlock.db", extra), "docker test config")
     store = await Store.open(cfg.store.path or "")

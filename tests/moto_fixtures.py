@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.aws import MotoSandbox
-from server.playground import moto_process
-from server.store import Store
+from interlock.sandbox.aws import MotoSandbox
+from interlock.server.playground import moto_process
+from interlock.server.store import Store
 
 
 @pytest.fixture(scope="module")

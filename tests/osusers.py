@@ -179,7 +179,12 @@ def shared_dir(prefix: str = "interlock-hardened-") -> Iterator[Path]:
 
 def interlock_argv(*args: str) -> list[str]:
     """The CLI as a command line (this interpreter, this source tree)."""
-    return [sys.executable, "-c", "import sys; from server.entry import main; sys.exit(main())", *args]
+    return [
+        sys.executable,
+        "-c",
+        "import sys; from interlock.server.entry import main; sys.exit(main())",
+        *args,
+    ]
 
 
 def user_env(user: User, **extra: str) -> dict[str, str]:

@@ -21,7 +21,7 @@ def run_in_pty(
     timeout: float = 60,
     argv: list[str] | None = None,
 ) -> tuple[int, str, str | None]:
-    """Run `python -m server.cli ARGS` in a pty. When it prompts `Type 'WORD' to approve: `, type
+    """Run `python -m interlock.server.cli ARGS` in a pty. When it prompts `Type 'WORD' to approve: `, type
     ``answer`` (or the WORD itself when answer is None). Returns (exit code, output, WORD)."""
     code, out, seen = converse(args, env, [(PROMPT.pattern, answer)], timeout, argv)
     return code, out, seen[0]
@@ -47,10 +47,10 @@ def converse(
     timeout: float = 60,
     argv: list[str] | None = None,
 ) -> tuple[int, str, list[str]]:
-    """Run `python -m server.cli ARGS` in a pty and answer each (regex, answer) in turn. An answer
+    """Run `python -m interlock.server.cli ARGS` in a pty and answer each (regex, answer) in turn. An answer
     of None types the regex's first group. Returns (exit code, output, the groups seen). ``argv``
     replaces the whole command line (e.g. the CLI run as another user through setpriv)."""
-    command = argv if argv is not None else [sys.executable, "-m", "server.cli", *args]
+    command = argv if argv is not None else [sys.executable, "-m", "interlock.server.cli", *args]
     pid, fd = pty.fork()
     if pid == 0:  # child
         os.chdir(ROOT)

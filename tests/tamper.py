@@ -13,7 +13,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from server.store import GENESIS, _audit_hash, _row_to_plan
+from interlock.server.store import GENESIS, _audit_hash, _row_to_plan
 
 
 def sql(db: Path | str, statement: str, params: tuple[Any, ...] = ()) -> None:

@@ -47,9 +47,9 @@ import requests
 from docker.utils import convert_port_bindings
 from pydantic import BaseModel, Field, field_validator
 
-from sandbox.base import Rehearsal
-from sandbox.diff import Snapshot, State
-from sandbox.docker import (
+from interlock.sandbox.base import Rehearsal
+from interlock.sandbox.diff import Snapshot, State
+from interlock.sandbox.docker import (
     INTERLOCK_LABELS,
     REHEARSAL_LABEL,
     Clone,

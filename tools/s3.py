@@ -19,8 +19,8 @@ from typing import Any, Literal
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from sandbox.aws import s3_bucket_address, s3_object_address
-from sandbox.diff import Snapshot, State
+from interlock.sandbox.aws import s3_bucket_address, s3_object_address
+from interlock.sandbox.diff import Snapshot, State
 
 from .spec import Footprint, FootprintTooLarge, Limits, ToolFailure, Toolset, ToolSpec
 

@@ -37,7 +37,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from sandbox.diff import Snapshot
+from interlock.sandbox.diff import Snapshot
 
 
 class ToolFailure(Exception):

@@ -260,14 +260,14 @@ def resolve(principals: PrincipalsConfig) -> tuple[list[Principal], list[str]]:
 
 def interlock_command() -> list[str]:
     """How the service user should run interlock: the ``interlock`` script beside this interpreter (what
-    ``sudo interlock`` ran), else the one on $PATH, else this interpreter with ``-m server.entry``."""
+    ``sudo interlock`` ran), else the one on $PATH, else this interpreter with ``-m interlock.server.entry``."""
     sibling = Path(sys.executable).parent / "interlock"
     if sibling.is_file() and os.access(sibling, os.X_OK):
         return [str(sibling)]
     found = shutil.which("interlock")
     if found:
         return [os.path.abspath(found)]
-    return [sys.executable, "-m", "server.entry"]
+    return [sys.executable, "-m", "interlock.server.entry"]
 
 
 def _sd_arg(arg: str) -> str:

@@ -13,7 +13,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from sandbox.diff import canonical_json
+from interlock.sandbox.diff import canonical_json
 
 from ..errors import ConfigError
 

@@ -44,7 +44,7 @@ async def test_a_codex_entry_serves_the_configured_target_and_store_from_codex_h
     human = cli_env(tmp_path, INTERLOCK_DB=str(store))
 
     written = subprocess.run(
-        [sys.executable, "-m", "server.cli", "connect", "codex", "--write"],
+        [sys.executable, "-m", "interlock.server.cli", "connect", "codex", "--write"],
         cwd=project,  # ./interlock.toml is found as serve would find it here
         env=human,
         capture_output=True,

@@ -39,7 +39,7 @@ async def test_exec_plan_over_stdio_is_applied_only_after_a_terminal_approval(
     env = _env(tmp_path)
     params = StdioServerParameters(
         command=sys.executable,
-        args=["-m", "server.cli", "serve", "--config", str(cfg)],
+        args=["-m", "interlock.server.cli", "serve", "--config", str(cfg)],
         env=env,
         cwd=str(ROOT),
     )

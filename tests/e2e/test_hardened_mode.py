@@ -23,8 +23,8 @@ from typing import Any
 
 import pytest
 
-from server.playground import client as s3_client
-from server.playground import start_moto_process
+from interlock.server.playground import client as s3_client
+from interlock.server.playground import start_moto_process
 from tests.osusers import User, Users, interlock_argv, os_users, reachable_python, shared_dir, user_env
 from tests.ptyutil import converse
 from tests.tamper import append_forged_event, sql
@@ -39,7 +39,7 @@ from mcp.client.session import ClientSession
 
 async def main():
     calls = json.loads(sys.argv[1])
-    params = StdioServerParameters(command=sys.executable, args=["-m", "server.entry", "bridge"], cwd=sys.argv[2],
+    params = StdioServerParameters(command=sys.executable, args=["-m", "interlock.server.entry", "bridge"], cwd=sys.argv[2],
                                     env=dict(os.environ))
     out = []
     async with stdio_client(params) as (r, w):
@@ -172,7 +172,7 @@ def hardened() -> Iterator[Hardened]:
         alice = users.user("alice")
         bob = users.user("bob")
         carol = users.user("carol")
-        probe = agent.run(sys.executable, "-c", "import server.service.server", env=user_env(agent))
+        probe = agent.run(sys.executable, "-c", "import interlock.server.service.server", env=user_env(agent))
         assert probe.returncode == 0, (
             "another user cannot import this source tree (is it readable by others?): " + probe.stderr[-500:]
         )
@@ -195,7 +195,7 @@ def hardened() -> Iterator[Hardened]:
             f"dana {dana_key.with_suffix('.pub').read_text().split(' ', 2)[0]} "
             f"{dana_key.with_suffix('.pub').read_text().split(' ', 2)[1]}\n"
         )
-        from server.service.keys import create_key
+        from interlock.server.service.keys import create_key
 
         create_key(state / "service.key", svc.uid, svc.gid)
         moto, endpoint = start_moto_process()
@@ -425,7 +425,7 @@ def test_a_signed_approval_by_a_listed_key_counts_as_its_principal(hardened: Har
 def test_signatures_by_an_unlisted_key_over_another_hash_or_in_another_namespace_are_refused(
     hardened: Hardened,
 ) -> None:
-    from server.service.signing import approval_message
+    from interlock.server.service.signing import approval_message
 
     plan_id = hardened.plan("hardened-bad-signatures")
     other_id = hardened.plan("hardened-other-plan")
@@ -622,7 +622,7 @@ def _start_with(h: Hardened, tmp: Path, defect: str) -> subprocess.CompletedProc
         d.mkdir(mode=mode)
         os.chmod(d, mode)
         os.chown(d, h.svc.uid, h.svc.gid)
-    from server.service.keys import create_key
+    from interlock.server.service.keys import create_key
 
     create_key(state / "service.key", h.svc.uid, h.svc.gid)
     signers = etc / "allowed_signers"

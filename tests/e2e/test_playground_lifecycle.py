@@ -91,14 +91,14 @@ class Playground:
 
     def processes(self) -> list[int]:
         """Playground processes of this data directory (moto runs inside them)."""
-        return _mentioning("server.playground", str(self.dir))
+        return _mentioning("interlock.server.playground", str(self.dir))
 
     def on_port(self, port: int) -> list[int]:
         return _mentioning(f"--port {port}")
 
     def serve(self) -> subprocess.Popen[bytes]:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "server.cli", "serve"],
+            [sys.executable, "-m", "interlock.server.cli", "serve"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -110,7 +110,10 @@ class Playground:
 
     def params(self) -> StdioServerParameters:
         return StdioServerParameters(
-            command=sys.executable, args=["-m", "server.cli", "serve"], env=self.env, cwd=str(self.cwd)
+            command=sys.executable,
+            args=["-m", "interlock.server.cli", "serve"],
+            env=self.env,
+            cwd=str(self.cwd),
         )
 
     def cli(self, *args: str) -> str:

@@ -21,13 +21,13 @@ import pytest
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 
-from server.app import build_server
-from server.cli import main
-from server.config import parse_config
-from server.pipeline import FREEZE_KEY
-from server.plans import Status
-from server.playground import client, moto_process
-from server.store import Store
+from interlock.server.app import build_server
+from interlock.server.cli import main
+from interlock.server.config import parse_config
+from interlock.server.pipeline import FREEZE_KEY
+from interlock.server.plans import Status
+from interlock.server.playground import client, moto_process
+from interlock.server.store import Store
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG_DIR = REPO / "config"
@@ -272,7 +272,7 @@ async def test_freeze_stops_a_running_server_and_a_pending_apply_within_a_second
     cfg = write_config(tmp_path, production)
     params = StdioServerParameters(
         command=sys.executable,
-        args=["-m", "server.cli", "serve", "--config", str(cfg)],
+        args=["-m", "interlock.server.cli", "serve", "--config", str(cfg)],
         env=env,
         cwd=str(REPO),
     )

@@ -53,7 +53,7 @@ def setup(production: Production, tmp_path: Path) -> tuple[Path, dict[str, str]]
 def stdio_params(cfg: Path, env: dict[str, str]) -> StdioServerParameters:
     return StdioServerParameters(
         command=sys.executable,
-        args=["-m", "server.cli", "serve", "--config", str(cfg)],
+        args=["-m", "interlock.server.cli", "serve", "--config", str(cfg)],
         env=env,
         cwd=str(ROOT),
     )
@@ -136,7 +136,7 @@ async def test_http_serve_plans_and_applies_only_after_a_terminal_approval(
         [
             sys.executable,
             "-m",
-            "server.cli",
+            "interlock.server.cli",
             "serve",
             "--config",
             str(cfg),

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from mcp import Client
 
-from server.app import build_server
-from server.config import parse_config
+from interlock.server.app import build_server
+from interlock.server.config import parse_config
 
 SNAPSHOT = Path(__file__).resolve().parents[1] / "snapshots" / "tools_list_aws.json"
 

@@ -26,7 +26,7 @@ def test_watch_prompts_for_each_pending_plan_and_can_approve_and_apply(
     env = cli_env(tmp_path)
     params = StdioServerParameters(
         command=sys.executable,
-        args=["-m", "server.cli", "serve", "--config", str(cfg)],
+        args=["-m", "interlock.server.cli", "serve", "--config", str(cfg)],
         env=env,
         cwd=str(ROOT),
     )
@@ -79,7 +79,10 @@ async def test_serve_without_config_serves_the_labelled_playground(
     playground_env: dict[str, str], tmp_path: Path
 ) -> None:
     params = StdioServerParameters(
-        command=sys.executable, args=["-m", "server.cli", "serve"], env=playground_env, cwd=str(tmp_path)
+        command=sys.executable,
+        args=["-m", "interlock.server.cli", "serve"],
+        env=playground_env,
+        cwd=str(tmp_path),
     )
     async with Client(params, read_timeout_seconds=90) as client:
         tools = (await client.list_tools()).tools
@@ -101,8 +104,8 @@ async def test_serve_without_config_serves_the_labelled_playground(
 
 
 async def test_unreachable_production_is_a_clear_tool_error(tmp_path: Path) -> None:
-    from server.app import build_server
-    from server.config import parse_config
+    from interlock.server.app import build_server
+    from interlock.server.config import parse_config
 
     cfg = parse_config(config_text("http://127.0.0.1:9", tmp_path / "db.sqlite"), "t")
     async with Client(build_server(cfg)) as client:
@@ -127,8 +130,8 @@ async def test_a_large_plan_returns_one_page_of_changes_and_get_plan_pages_throu
 ) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    from server.app import build_server
-    from server.config import parse_config
+    from interlock.server.app import build_server
+    from interlock.server.config import parse_config
 
     production.s3.create_bucket(Bucket="big")
     with ThreadPoolExecutor(8) as pool:

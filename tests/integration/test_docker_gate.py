@@ -19,14 +19,14 @@ from typing import Any
 import pytest
 from docker.types import Ulimit
 
-from sandbox.docker import host_settings
-from server.errors import PlanRefused, PlanStale, ScopeDenied
-from server.pipeline import Engine
-from server.plans import Status
+from interlock.sandbox.docker import host_settings
+from interlock.server.errors import PlanRefused, PlanStale, ScopeDenied
+from interlock.server.pipeline import Engine
+from interlock.server.plans import Status
+from interlock.tools import containers as ct
+from interlock.tools.spec import Footprint, ToolFailure
 from tests.docker_fixtures import *  # noqa: F403
 from tests.docker_fixtures import IMAGE, SESSION, TEST_LABEL, Production, approve, open_docker_engine
-from tools import containers as ct
-from tools.spec import Footprint, ToolFailure
 
 pytestmark = pytest.mark.docker
 SPECS = {s.name: s for s in ct.SPECS}

@@ -13,19 +13,19 @@ from typing import Any
 
 import pytest
 
-from sandbox.docker import (
+from interlock.sandbox.docker import (
     CREATED_LABEL,
     OWNER_LABEL,
     REHEARSAL_LABEL,
     cleanup_leftovers,
     is_leftover,
 )
-from server.errors import PlanRefused, PlanStale
-from server.pipeline import Engine
-from server.plans import Status
+from interlock.server.errors import PlanRefused, PlanStale
+from interlock.server.pipeline import Engine
+from interlock.server.plans import Status
+from interlock.tools import containers as ct
 from tests.docker_fixtures import *  # noqa: F403
 from tests.docker_fixtures import IMAGE, SESSION, TEST_LABEL, Production, approve
-from tools import containers as ct
 
 pytestmark = pytest.mark.docker
 SPECS = {s.name: s for s in ct.SPECS}

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from sandbox.aws import MotoSandbox
-from server.config import Config, parse_config
-from server.errors import (
+from interlock.sandbox.aws import MotoSandbox
+from interlock.server.config import Config, parse_config
+from interlock.server.errors import (
     BackendError,
     Frozen,
     InterlockError,
@@ -27,13 +27,13 @@ from server.errors import (
     PlanTampered,
     ScopeDenied,
 )
-from server.pipeline import FREEZE_KEY, Engine
-from server.plans import Plan, Status
-from server.playground import client
-from server.store import Store
+from interlock.server.pipeline import FREEZE_KEY, Engine
+from interlock.server.plans import Plan, Status
+from interlock.server.playground import client
+from interlock.server.store import Store
+from interlock.tools import ALL_SPECS
 from tests.moto_fixtures import *  # noqa: F403
 from tests.tamper import append_forged_event, edit_plan, forge_chain, plan_row, sql
-from tools import ALL_SPECS
 
 SPECS = {s.name: s for s in ALL_SPECS}
 
@@ -422,7 +422,7 @@ async def test_a_key_with_invisible_or_mixed_script_characters_is_flagged(
 
 
 def test_a_huge_plan_id_is_a_usage_error_in_the_cli(capsys: pytest.CaptureFixture[str]) -> None:
-    from server.cli import main
+    from interlock.server.cli import main
 
     for command in (["show", str(10**20)], ["apply", str(10**20)], ["audit", "--plan", "-3"]):
         with pytest.raises(SystemExit) as exc:
@@ -436,7 +436,7 @@ async def test_a_huge_plan_id_gets_a_clear_tool_error_over_mcp(
 ) -> None:
     from mcp import Client
 
-    from server.app import build_server
+    from interlock.server.app import build_server
 
     cfg = config(production, names, extra=f'\n[store]\npath = "{tmp_path / "mcp.db"}"\n')
     async with Client(build_server(cfg)) as c:

@@ -29,19 +29,19 @@ from typing import Any
 import anyio
 import pytest
 
-from sandbox.aws import MotoSandbox
-from server import notify
-from server.config import Config, parse_config
-from server.errors import ScopeDenied
-from server.pipeline import Engine
-from server.plans import Plan, Status
-from server.playground import client
-from server.store import Store
+from interlock.sandbox.aws import MotoSandbox
+from interlock.server import notify
+from interlock.server.config import Config, parse_config
+from interlock.server.errors import ScopeDenied
+from interlock.server.pipeline import Engine
+from interlock.server.plans import Plan, Status
+from interlock.server.playground import client
+from interlock.server.store import Store
+from interlock.tools import ALL_SPECS
+from interlock.tools.spec import Footprint
 from tests.conftest import ROOT, cli_env
 from tests.moto_fixtures import *  # noqa: F403
 from tests.ptyutil import converse
-from tools import ALL_SPECS
-from tools.spec import Footprint
 
 SPECS = {s.name: s for s in ALL_SPECS}
 
@@ -285,7 +285,7 @@ async def test_the_mcp_tool_result_does_not_wait_for_a_slow_webhook(
 ) -> None:
     from mcp import Client
 
-    from server.app import build_server
+    from interlock.server.app import build_server
 
     receiver.delay = 30
     cfg = config(production, db, f'webhook = "{receiver.url}"\ntimeout_seconds = 2')
@@ -460,7 +460,7 @@ class Lines:
 
 def follow(args: list[str], db: Path, tmp_path: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "server.cli", "audit", "--follow", *args],
+        [sys.executable, "-m", "interlock.server.cli", "audit", "--follow", *args],
         env=cli_env(tmp_path, INTERLOCK_DB=str(db)),
         cwd=str(ROOT),
         stdout=subprocess.PIPE,

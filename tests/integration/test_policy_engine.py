@@ -13,16 +13,16 @@ from typing import Any
 import anyio
 import pytest
 
-from sandbox.aws import MotoSandbox
-from server import scopes
-from server.config import Config, parse_config
-from server.errors import Frozen, NotApproved, PlanStateError, ScopeDenied
-from server.pipeline import FREEZE_KEY, Engine
-from server.plans import Plan, Status
-from server.playground import client
-from server.store import Store
+from interlock.sandbox.aws import MotoSandbox
+from interlock.server import scopes
+from interlock.server.config import Config, parse_config
+from interlock.server.errors import Frozen, NotApproved, PlanStateError, ScopeDenied
+from interlock.server.pipeline import FREEZE_KEY, Engine
+from interlock.server.plans import Plan, Status
+from interlock.server.playground import client
+from interlock.server.store import Store
+from interlock.tools import ALL_SPECS
 from tests.moto_fixtures import *  # noqa: F403
-from tools import ALL_SPECS
 
 SPECS = {s.name: s for s in ALL_SPECS}
 

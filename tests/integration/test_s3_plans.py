@@ -16,12 +16,12 @@ import aiosqlite
 import anyio
 import pytest
 
-from server.errors import NotApproved, PlanRefused, PlanStale, PlanStateError, PlanTampered
-from server.pipeline import Engine
-from server.plans import Plan, Status
+from interlock.server.errors import NotApproved, PlanRefused, PlanStale, PlanStateError, PlanTampered
+from interlock.server.pipeline import Engine
+from interlock.server.plans import Plan, Status
+from interlock.tools import s3 as s3tools
+from interlock.tools.spec import Footprint
 from tests.conftest import Production
-from tools import s3 as s3tools
-from tools.spec import Footprint
 
 SPECS = {s.name: s for s in s3tools.SPECS}
 POLICY = json.dumps(
@@ -305,7 +305,7 @@ async def test_recomputing_the_hash_after_an_edit_does_not_revive_the_approval(
 async def test_concurrent_applies_of_one_plan_apply_it_once(
     engine: Engine, production: Production, config: Any
 ) -> None:
-    from server.store import Store
+    from interlock.server.store import Store
 
     seed(production)
     plan = await make_plan(engine, "put_s3_object", {"bucket": "site", "key": "counter.txt", "body": "1"})

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from server.config import parse_config
+from interlock.server.config import parse_config
 from tests.osusers import ROOT, User, Users, interlock_argv, os_users, reachable_python, shared_dir, user_env
 
 

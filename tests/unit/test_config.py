@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from server.cli import main
-from server.config import load_config, parse_config
-from server.errors import ConfigError
+from interlock.server.cli import main
+from interlock.server.config import load_config, parse_config
+from interlock.server.errors import ConfigError
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 TARGET = '[targets.prod]\nkind = "aws"\n'

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from server.config import load_config, store_path
-from server.errors import ConfigError
+from interlock.server.config import load_config, store_path
+from interlock.server.errors import ConfigError
 
 MINIMAL = '[targets.prod]\nkind = "aws"\nregion = "eu-west-1"\n'
 

@@ -12,8 +12,15 @@ from typing import Any
 
 import pytest
 
-from server import cli
-from server.connect import CLIENTS, MARK, codex_table, interlock_command, strip_json_comments, toml_str
+from interlock.server import cli
+from interlock.server.connect import (
+    CLIENTS,
+    MARK,
+    codex_table,
+    interlock_command,
+    strip_json_comments,
+    toml_str,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 TARGET = '[targets.prod]\nkind = "aws"\nregion = "eu-west-1"\nendpoint_url = "http://127.0.0.1:1"\n'
@@ -165,7 +172,7 @@ def test_the_written_command_runs_this_source_tree_from_any_directory_with_a_min
     python = command[0] if len(command) > 1 else Path(command[0]).read_text().split("\n")[0][2:].strip()
     minimal = {k: v for k, v in os.environ.items() if k in ("HOME", "LANG", "PATH", "TERM", "USER")}
     probe = subprocess.run(
-        [python, "-c", "import server; print(server.__file__)"],
+        [python, "-c", "import interlock.server as s; print(s.__file__)"],
         env={**minimal, **env},
         cwd="/",
         capture_output=True,
@@ -575,7 +582,7 @@ def test_the_cli_runs_connect_as_a_subprocess_too(project: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("INTERLOCK_")}
     env["PYTHONPATH"] = str(ROOT)
     res = subprocess.run(
-        [sys.executable, "-m", "server.cli", "connect", "cursor", "--write"],
+        [sys.executable, "-m", "interlock.server.cli", "connect", "cursor", "--write"],
         cwd=project,
         env=env,
         capture_output=True,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sandbox.diff import Action, Change, Snapshot, diff, summarize, text_diff
+from interlock.sandbox.diff import Action, Change, Snapshot, diff, summarize, text_diff
 
 
 def test_actions_are_closed_and_have_terraform_symbols() -> None:

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from server import guard
-from server.guard import check, run_hook
-from tools import ALL_SPECS
+from interlock.server import guard
+from interlock.server.guard import check, run_hook
+from interlock.tools import ALL_SPECS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -166,7 +166,7 @@ def test_an_unclosed_quote_is_still_looked_at() -> None:
 def test_the_guard_command_blocks_with_exit_2_and_the_reason_on_stderr() -> None:
     def hook(stdin: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "server.cli", "guard", "--client", "claude-code"],
+            [sys.executable, "-m", "interlock.server.cli", "guard", "--client", "claude-code"],
             input=stdin,
             capture_output=True,
             text=True,
@@ -189,7 +189,7 @@ def test_the_console_script_runs_the_guard_without_loading_the_rest_of_interlock
 
     code = (
         "import sys, runpy; sys.argv = ['interlock', 'guard', '--client', 'claude-code']; "
-        "import server.entry as e; rc = e.main(); "
+        "import interlock.server.entry as e; rc = e.main(); "
         "assert 'server.pipeline' not in sys.modules and 'rich' not in sys.modules, sorted(sys.modules); "
         "sys.exit(rc)"
     )

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from server import init_config, policy, scopes
-from server.cli import build_parser, main
-from server.config import load_config
+from interlock.server import init_config, policy, scopes
+from interlock.server.cli import build_parser, main
+from interlock.server.config import load_config
 
 FLAGS = ["init", "--non-interactive", "--profile", "interlock-prod", "--region", "eu-west-1"]
 

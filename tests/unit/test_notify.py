@@ -7,10 +7,10 @@ import time
 
 import pytest
 
-from server import notify
-from server.config import parse_config
-from server.errors import ConfigError
-from server.plans import Plan, Status
+from interlock.server import notify
+from interlock.server.config import parse_config
+from interlock.server.errors import ConfigError
+from interlock.server.plans import Plan, Status
 
 TARGET = '[targets.prod]\nkind = "aws"\n'
 HOSTILE = "ship <!channel> & <https://evil.example|click>\x1b[2J\r\n\u202ekcilc\x00done"

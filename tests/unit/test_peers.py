@@ -10,9 +10,9 @@ import socket
 
 import pytest
 
-from server.config import Config, PrincipalsConfig
-from server.errors import ConfigError
-from server.service.peers import check_principals, is_member, peer_of
+from interlock.server.config import Config, PrincipalsConfig
+from interlock.server.errors import ConfigError
+from interlock.server.service.peers import check_principals, is_member, peer_of
 
 
 def test_peer_credentials_come_from_the_kernel_not_the_client() -> None:
@@ -25,7 +25,7 @@ def test_peer_credentials_come_from_the_kernel_not_the_client() -> None:
 
 
 def test_a_socket_that_is_not_unix_has_no_peer_and_is_refused() -> None:
-    from server.service.peers import PeerUnknown
+    from interlock.server.service.peers import PeerUnknown
 
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s, pytest.raises(PeerUnknown):
         peer_of(s)

@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, Field, ValidationError
 
-from server import policy, scopes
-from server.config import Config, parse_config
-from server.errors import Frozen, ScopeDenied
-from server.plans import Plan
-from tools.s3 import SPECS
-from tools.spec import Footprint, ToolSpec
+from interlock.server import policy, scopes
+from interlock.server.config import Config, parse_config
+from interlock.server.errors import Frozen, ScopeDenied
+from interlock.server.plans import Plan
+from interlock.tools.s3 import SPECS
+from interlock.tools.spec import Footprint, ToolSpec
 
 S3 = {s.name: s for s in SPECS}
 
@@ -735,8 +735,8 @@ def test_what_counts_as_a_grant_on_everything(pattern: str, everything: bool) ->
 
 
 def test_container_addresses_match_the_ones_the_diff_uses() -> None:
-    from tools import ALL_SPECS
-    from tools.containers import path_address
+    from interlock.tools import ALL_SPECS
+    from interlock.tools.containers import path_address
 
     specs = {s.name: s for s in ALL_SPECS}
     write = specs["write_container_file"]

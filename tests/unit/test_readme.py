@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from server.docs import block
+from interlock.server.docs import block
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -14,7 +14,7 @@ def test_readme_tool_list_matches_the_registry() -> None:
 
 
 def test_readme_documents_every_human_command() -> None:
-    from server.cli import build_parser
+    from interlock.server.cli import build_parser
 
     text = README.read_text()
     parser = build_parser()

@@ -10,11 +10,11 @@ import pytest
 from rich.console import Console
 from rich.table import Table
 
-from sandbox.diff import Action, Change, text_diff
-from server import cli
-from server.plans import Plan
-from server.render import attribute_changes, audit_table_rows, plan_lines, plan_text, print_plan
-from server.textsafety import needs_escape, suspicious, visible, visible_json, visible_lines
+from interlock.sandbox.diff import Action, Change, text_diff
+from interlock.server import cli
+from interlock.server.plans import Plan
+from interlock.server.render import attribute_changes, audit_table_rows, plan_lines, plan_text, print_plan
+from interlock.server.textsafety import needs_escape, suspicious, visible, visible_json, visible_lines
 
 
 def make_plan(changes: list[Change] | None = None, **overrides: Any) -> Plan:

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from server.plans import Plan
-from server.service.approver import plan_to_wire
+from interlock.server.plans import Plan
+from interlock.server.service.approver import plan_to_wire
 from tests.ptyutil import converse
 
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from server.cli import main
-from server.config import parse_config
-from server.service.install import (
+from interlock.server.cli import main
+from interlock.server.config import parse_config
+from interlock.server.service.install import (
     QUICK_START_ROWS,
     can_access,
     can_replace,
@@ -236,9 +236,12 @@ def test_the_systemd_unit_quotes_an_interpreter_path_with_a_space_and_escapes_pe
     unit = systemd_unit(
         "svc",
         "svc",
-        ["/opt/my env/bin/python", "-m", "server.entry"],
+        ["/opt/my env/bin/python", "-m", "interlock.server.entry"],
         Path("/e/i%.toml"),
         Path("/s"),
         Path("/r"),
     )
-    assert 'ExecStart="/opt/my env/bin/python" -m server.entry service run --config /e/i%%.toml' in unit
+    assert (
+        'ExecStart="/opt/my env/bin/python" -m interlock.server.entry service run --config /e/i%%.toml'
+        in unit
+    )

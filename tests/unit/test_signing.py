@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from server.errors import ConfigError, PlanRefused, UsageError
-from server.service.signing import (
+from interlock.server.errors import ConfigError, PlanRefused, UsageError
+from interlock.server.service.signing import (
     NAMESPACE,
     AllowedSigners,
     SignatureRefused,

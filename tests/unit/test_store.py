@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from server.plans import Plan, Status
-from server.store import MIGRATIONS, Store
+from interlock.server.plans import Plan, Status
+from interlock.server.store import MIGRATIONS, Store
 
 
 def a_plan(**kw: object) -> Plan:
@@ -126,7 +126,7 @@ async def test_a_plan_edit_changes_its_hash(store: Store) -> None:
 
 
 async def test_unknown_plan_is_a_clear_not_found(store: Store) -> None:
-    from server.errors import NotFound
+    from interlock.server.errors import NotFound
 
     with pytest.raises(NotFound, match="no plan 42"):
         await store.get_plan(42)

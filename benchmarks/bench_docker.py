@@ -43,10 +43,7 @@ import docker  # noqa: E402
 
 from interlock.sandbox.docker import OWNER_LABEL, owner_id  # noqa: E402
 from interlock.server.config import parse_config  # noqa: E402
-from interlock.server.docker_backend import install, uninstall  # noqa: E402
-from interlock.server.pipeline import Engine  # noqa: E402
-from interlock.server.store import Store  # noqa: E402
-from interlock.tools import ALL_SPECS  # noqa: E402
+from interlock.server.engine import open_engine  # noqa: E402
 from tests.docker_fixtures import IMAGE, Production, ensure_image  # noqa: E402
 
 PHASES = (
@@ -82,31 +79,29 @@ async def run(n: int) -> list[tuple[str, dict[str, list[float]]]]:
             '[targets.docker]\nkind = "docker"\ndefault = true\nproduction = false\n',
             "bench config",
         )
-        store = await Store.open(f"{tmp}/bench.db")
-        engine = Engine(config=cfg, store=store, specs={s.name: s for s in ALL_SPECS})
-        await install(engine)
-        try:
-            name = prod.container(f"bench-{secrets.token_hex(2)}", files)
-            spec = engine.specs["exec_in_container"]
-            scenarios = [
-                ("edit 1 file", "echo more >> /data/f007.txt", 1),
-                (f"rm {FILES} files", "rm -rf /data/*", FILES),
-            ]
-            for label, command, expected in scenarios:
-                series: dict[str, list[float]] = {k: [] for k in (*PHASES, "total_ms")}
-                await engine.plan(spec, spec.args(name=name, command=command), "benchmark warm-up", None)
-                for _ in range(n):
-                    plan = await engine.plan(spec, spec.args(name=name, command=command), "benchmark", None)
-                    if len(plan.changes) != expected:
-                        raise SystemExit(f"{label}: expected {expected} changes, got {len(plan.changes)}")
-                    timings = plan.rehearsal["timings"]
-                    for k in series:
-                        series[k].append(float(timings.get(k, 0.0)))
-                results.append((label, series))
-        finally:
-            await uninstall(engine)
-            await store.close()
-            prod.remove_all()
+        async with open_engine(cfg) as engine:
+            try:
+                name = prod.container(f"bench-{secrets.token_hex(2)}", files)
+                spec = engine.specs["exec_in_container"]
+                scenarios = [
+                    ("edit 1 file", "echo more >> /data/f007.txt", 1),
+                    (f"rm {FILES} files", "rm -rf /data/*", FILES),
+                ]
+                for label, command, expected in scenarios:
+                    series: dict[str, list[float]] = {k: [] for k in (*PHASES, "total_ms")}
+                    await engine.plan(spec, spec.args(name=name, command=command), "benchmark warm-up", None)
+                    for _ in range(n):
+                        plan = await engine.plan(
+                            spec, spec.args(name=name, command=command), "benchmark", None
+                        )
+                        if len(plan.changes) != expected:
+                            raise SystemExit(f"{label}: expected {expected} changes, got {len(plan.changes)}")
+                        timings = plan.rehearsal["timings"]
+                        for k in series:
+                            series[k].append(float(timings.get(k, 0.0)))
+                    results.append((label, series))
+            finally:
+                prod.remove_all()
     mine = f"{OWNER_LABEL}={owner_id()}"  # other sessions may be rehearsing on this dockerd too
     leftovers = client.api.containers(all=True, filters={"label": ["interlock.rehearsal=1", mine]})
     if leftovers:

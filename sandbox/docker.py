@@ -75,6 +75,8 @@ import docker
 import docker.errors
 import requests
 
+from .base import Call, Rehearsal, SandboxError
+
 REHEARSAL_LABEL = "interlock.rehearsal"
 OWNER_LABEL = "interlock.owner"
 CREATED_LABEL = "interlock.created"
@@ -84,10 +86,6 @@ REHEARSAL_REPOSITORY = "interlock-rehearsal"
 LEFTOVER_MAX_AGE = 3600.0  # a clone older than this is a leftover whoever owns it
 
 KEEP_BLOB_BYTES = 64 * 1024  # file bytes kept for text diffs; larger files are hashed only
-
-
-class SandboxError(Exception):
-    """The clone could not be made, started, read or removed."""
 
 
 class CopyTooLarge(SandboxError):
@@ -1337,3 +1335,51 @@ def remove_clone(client: Any, container: str, image_id: str | None) -> None:
     if image_id:
         with suppress(docker.errors.NotFound):
             client.api.remove_image(image_id, force=True, noprune=False)
+
+
+# ---------------------------------------------------------------- the sandbox interface
+
+CLIENT_TIMEOUT = 120
+
+
+def production_client(docker_host: str | None) -> Any:
+    """The client of a docker target. Clones run on the same host, with no network."""
+    if docker_host:
+        return docker.DockerClient(base_url=docker_host, timeout=CLIENT_TIMEOUT)
+    return docker.from_env(timeout=CLIENT_TIMEOUT)
+
+
+class DockerSandbox:
+    """A throwaway clone of the production container per rehearsal (``sandbox.base.Sandbox``).
+
+    The tool's ``clone`` callable makes the clone from ``call.production`` (commit, then run with
+    no network), acts on it and reads it; this class gives it the clone settings and turns
+    Docker's own failures into ``SandboxError``."""
+
+    kind = "docker"
+
+    def start(self) -> None:
+        return None
+
+    def stop(self) -> None:
+        return None
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "kind": "docker",
+            "emulator": "a clone of the production container",
+            "version": docker.__version__,
+        }
+
+    async def rehearse(self, call: Call) -> Rehearsal:
+        import anyio
+
+        if call.clone is None or call.production is None:
+            raise SandboxError(f"{call.tool} has no rehearsal on a docker clone")
+        settings = CloneSettings(command_timeout=call.command_timeout)
+        try:
+            return await anyio.to_thread.run_sync(
+                call.clone, call.production, call.args, call.baseline, settings, call.limits
+            )
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+            raise SandboxError(f"the docker sandbox failed while rehearsing {call.tool}: {exc}") from exc

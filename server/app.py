@@ -15,29 +15,27 @@ import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
-from functools import partial
 from typing import TYPE_CHECKING, Annotated, Any
 
-import anyio
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field, ValidationError
 
-from interlock.sandbox.aws import MotoSandbox, SandboxError
 from interlock.tools import ALL_SPECS
 from interlock.tools.spec import ToolSpec
 
-from . import policy
-from .config import PLAYGROUND, Config, store_path
-from .errors import InterlockError, SandboxUnavailable
+from . import __version__, policy
+from .config import Config
+from .engine import open_engine
+from .errors import InterlockError
 from .pipeline import Engine, PlanResult
 from .plans import Status
 from .render import plan_text
-from .store import MAX_PLAN_ID, Store
+from .store import MAX_PLAN_ID
 
 if TYPE_CHECKING:
-    from .playground import Attachment
+    pass
 
 INSTRUCTIONS = (
     "interlock gives you infrastructure tools that cannot change production on their own. Read tools "
@@ -338,27 +336,6 @@ def register_meta_tools(server: MCPServer, holder: Holder) -> None:
         return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=body)
 
 
-async def _start_playground(config: Config) -> Attachment | None:
-    """Start (or find) the playground when the config has one without an endpoint: attached first, so
-    the playground counts this server while it runs; started under ``interruptible_start``, so a
-    SIGTERM during the few seconds of seeding stops the half-started playground too."""
-    from . import playground
-
-    target = config.targets.get(PLAYGROUND)
-    if target is None or not target.playground or target.endpoint_url:
-        return None
-    store = store_path(config)
-    attachment = playground.attach(store)
-    try:
-        with playground.interruptible_start():
-            endpoint = await anyio.to_thread.run_sync(partial(playground.ensure_playground, store))
-    except BaseException:
-        attachment.detach()
-        raise
-    target.endpoint_url = endpoint
-    return attachment
-
-
 def build_server(
     config: Config,
     *,
@@ -379,20 +356,7 @@ def build_server(
             finally:
                 holder.users -= 1
             return
-        attachment = await _start_playground(config)
-        try:
-            store = await Store.open(store_path(config))
-            sandbox = MotoSandbox()
-            try:
-                await anyio.to_thread.run_sync(sandbox.start)
-            except SandboxError as exc:
-                await store.close()
-                raise SandboxUnavailable(str(exc), "check that moto[server] is installed") from exc
-            engine = Engine(config=config, store=store, specs=specs, actor="agent", sandbox=sandbox)
-            if any(t.kind == "docker" for t in config.targets.values()):
-                from .docker_backend import install
-
-                await install(engine)
+        async with open_engine(config, "agent", playground="start", specs=extra_specs) as engine:
             if on_engine is not None:
                 await on_engine(engine)
             holder.engine = engine
@@ -400,18 +364,10 @@ def build_server(
                 yield {"engine": engine}
             finally:
                 holder.engine = None
-                if any(t.kind == "docker" for t in config.targets.values()):
-                    from .docker_backend import uninstall
-
-                    await uninstall(engine)
-                await anyio.to_thread.run_sync(sandbox.stop)
-                await store.close()
-        finally:
-            if attachment is not None:
-                attachment.detach()
 
     server: MCPServer = MCPServer(
         name="interlock",
+        version=__version__,
         instructions=INSTRUCTIONS
         + (
             " This server runs on the PLAYGROUND: a local emulator, not real AWS."

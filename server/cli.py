@@ -23,12 +23,13 @@ from rich.table import Table
 from rich.text import Text
 
 from . import __version__, notify
-from .config import Config, load_config, store_path
+from .config import load_config
+from .engine import open_engine
 from .errors import InterlockError, PlanStateError, PlanTampered, UsageError
 from .pipeline import FREEZE_KEY, Engine
 from .plans import Plan, Status
 from .render import audit_table_rows, print_plan
-from .store import MAX_PLAN_ID, Store
+from .store import MAX_PLAN_ID
 from .textsafety import visible
 
 # emoji=False: an agent's ":warning:" stays text. Agent- and store-controlled strings reach these
@@ -63,37 +64,14 @@ def require_tty(what: str) -> None:
         )
 
 
-async def open_engine(cfg: Config, actor: str) -> Engine:
-    from interlock.tools import ALL_SPECS
-
-    store = await Store.open(store_path(cfg))
-    specs = {s.name: s for s in ALL_SPECS}
-    engine = Engine(config=cfg, store=store, specs=specs, actor=actor)
-    if any(t.playground for t in cfg.targets.values()):
-        from .playground import running_playground
-
-        endpoint = running_playground()
-        for t in cfg.targets.values():
-            if t.playground and not t.endpoint_url and endpoint:
-                t.endpoint_url = endpoint
-    if any(t.kind == "docker" for t in cfg.targets.values()):
-        from .docker_backend import install
-
-        await install(engine)
-    return engine
-
-
 def run_with_engine(
     args: argparse.Namespace, fn: Callable[[Engine], Awaitable[int]], actor: str | None = None
 ) -> int:
     cfg = load_config(args.config)
 
     async def main() -> int:
-        engine = await open_engine(cfg, actor or approver_name(getattr(args, "approver", None)))
-        try:
+        async with open_engine(cfg, actor or approver_name(getattr(args, "approver", None))) as engine:
             return await fn(engine)
-        finally:
-            await engine.store.close()
 
     return anyio.run(main)
 

@@ -335,6 +335,26 @@ def _check_names(lists: NameLists, known: list[str], what: str) -> None:
             )
 
 
+class SandboxConfig(_Strict):
+    """Where a target's rehearsals run: the embedded moto server (default), or an S3-compatible
+    emulator of your own by URL (``kind = "endpoint"``, e.g. LocalStack)."""
+
+    kind: Literal["moto", "endpoint"] = "moto"
+    url: str | None = None
+
+    @model_validator(mode="after")
+    def _url(self) -> SandboxConfig:
+        if self.kind == "endpoint":
+            if not self.url:
+                raise ValueError('an endpoint sandbox needs url = "http://127.0.0.1:4566" (its emulator)')
+            parts = urlsplit(self.url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"sandbox url {self.url!r} is not an http(s) URL")
+        elif self.url:
+            raise ValueError('url goes with kind = "endpoint"; the moto sandbox is embedded')
+        return self
+
+
 class TargetConfig(_Strict):
     kind: Literal["aws", "docker"]
     region: str = "us-east-1"
@@ -346,11 +366,14 @@ class TargetConfig(_Strict):
     playground: bool = False
     description: str = ""
     scopes: Scopes = Field(default_factory=Scopes)
+    sandbox: SandboxConfig | None = None
 
     @model_validator(mode="after")
     def _check(self) -> TargetConfig:
         if self.kind == "docker" and (self.profile or self.endpoint_url):
             raise ValueError("a docker target takes docker_host, not profile or endpoint_url")
+        if self.kind == "docker" and self.sandbox is not None:
+            raise ValueError("a docker target is rehearsed on a clone of its container: remove [sandbox]")
         if self.playground:
             if "production" in self.model_fields_set and self.production:
                 raise ValueError(

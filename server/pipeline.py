@@ -8,18 +8,18 @@ holds (target, tool, arguments), never what an agent sends.
 from __future__ import annotations
 
 import contextvars
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
-from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
 from pydantic import ValidationError
 
-from interlock.sandbox.aws import MotoSandbox, SandboxError, boto3_session
-from interlock.sandbox.base import Rehearsal
+from interlock.sandbox.aws.common import production_client
+from interlock.sandbox.base import Call, CallRefused, CannotRehearse, Rehearsal, Sandbox, SandboxError
 from interlock.sandbox.diff import Snapshot, diff, strip_volatile
 from interlock.tools.spec import Footprint, FootprintTooLarge, Limits, ToolFailure, ToolSpec
 
@@ -41,11 +41,13 @@ from .errors import (
 from .plans import Plan, Status
 from .store import ChainPlan, ChainView, Store
 
+log = logging.getLogger("interlock.engine")
+
 FREEZE_KEY = "freeze"
-EMULATOR_CREDENTIALS = {
-    "aws_access_key_id": "interlock-emulator",
-    "aws_secret_access_key": "interlock-emulator",
-}
+
+
+def aws_production_client(target_name: str, target: TargetConfig, service: str) -> Any:
+    return production_client(service, target.region, target.profile, target.endpoint_url)
 
 
 def describe_client_error(exc: Exception, where: str) -> InterlockError:
@@ -133,12 +135,19 @@ class Engine:
     store: Store
     specs: dict[str, ToolSpec]
     actor: str = "agent"
-    sandbox: MotoSandbox | None = None
-    # target kind -> async (engine, spec, args, footprint, baseline, target) -> Rehearsal
-    rehearsers: dict[str, Any] = field(default_factory=dict)
-    # target kind -> (target_name, target) -> production client (aws is built in)
+    sandbox: Sandbox | None = None  # shorthand for sandboxes["aws"] (tests build engines this way)
+    # The sandboxes by target kind, and per target where its config names one ([targets.X.sandbox]).
+    sandboxes: dict[str, Sandbox] = field(default_factory=dict)
+    target_sandboxes: dict[str, Sandbox] = field(default_factory=dict)
+    # target kind -> (target_name, target, service) -> production client
     client_factories: dict[str, Any] = field(default_factory=dict)
     _clients: dict[tuple[str, str], Any] = field(default_factory=dict)
+    _started: set[int] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        if self.sandbox is not None:
+            self.sandboxes.setdefault("aws", self.sandbox)
+        self.client_factories.setdefault("aws", aws_production_client)
 
     @property
     def current_actor(self) -> str:
@@ -153,25 +162,23 @@ class Engine:
 
     def production_client(self, target_name: str, target: TargetConfig, service: str) -> Any:
         key = (target_name, service)
-        if key not in self._clients and target.kind != "aws":
+        if key not in self._clients:
             factory = self.client_factories.get(target.kind)
             if factory is None:
                 raise BackendError(
                     f"no backend for {target.kind} targets is loaded", "check the interlock installation"
                 )
-            self._clients[key] = factory(target_name, target)
-        if key not in self._clients:
-            kw: dict[str, Any] = {
-                "region_name": target.region,
-                "config": BotoConfig(retries={"max_attempts": 2}, max_pool_connections=32, connect_timeout=5),
-            }
-            if target.endpoint_url:
-                kw["endpoint_url"] = target.endpoint_url
-            session = boto3_session(target.profile)
-            if target.endpoint_url and session.get_credentials() is None:
-                kw.update(EMULATOR_CREDENTIALS)  # an emulator accepts any credentials; never real ones
-            self._clients[key] = session.client(service, **kw)
+            self._clients[key] = factory(target_name, target, service)
         return self._clients[key]
+
+    def sandbox_for(self, target_name: str, target: TargetConfig) -> Sandbox:
+        sandbox = self.target_sandboxes.get(target_name) or self.sandboxes.get(target.kind)
+        if sandbox is None:
+            raise SandboxUnavailable(
+                f"no sandbox for {target.kind} targets is running",
+                "restart `interlock serve`; check its logs",
+            )
+        return sandbox
 
     def where(self, target_name: str, target: TargetConfig) -> str:
         label = "PLAYGROUND target" if target.playground else "target"
@@ -262,61 +269,74 @@ class Engine:
             raise describe_client_error(exc, where) from exc
 
     async def rehearse(
-        self, spec: ToolSpec, args: Any, fp: Footprint, baseline: Snapshot, target: TargetConfig
+        self, spec: ToolSpec, args: Any, fp: Footprint, baseline: Snapshot, name: str, target: TargetConfig
     ) -> Rehearsal:
-        if spec.target_kind in self.rehearsers:
-            return await self.rehearsers[spec.target_kind](self, spec, args, fp, baseline, target)  # type: ignore[no-any-return]
-        if spec.target_kind != "aws":
-            raise SandboxUnavailable(
-                f"no sandbox for {spec.target_kind} targets is available", "check the server's logs"
-            )
-        if self.sandbox is None:
-            raise SandboxUnavailable("no AWS sandbox is running", "restart `interlock serve`")
-        assert spec.execute is not None and spec.snapshot is not None
-        timings: dict[str, float] = {}
+        """Run the call in the target's sandbox; the sandbox's errors become refusals by category."""
+        sandbox = self.sandbox_for(name, target)
+        if id(sandbox) not in self._started:
+            try:
+                await anyio.to_thread.run_sync(sandbox.start)
+            except SandboxError as exc:
+                raise SandboxUnavailable(str(exc), "restart `interlock serve`; check the logs") from exc
+            self._started.add(id(sandbox))
+        call = Call(
+            tool=spec.name,
+            service=spec.service,
+            region=target.region,
+            args=args,
+            footprint=fp,
+            resolved=fp.resolve(baseline.states),
+            baseline=baseline,
+            limits=self.limits,
+            addresses=frozenset([*fp.patterns(), *baseline.states]),
+            execute=spec.execute,
+            snapshot=spec.snapshot,
+            production=self.production_client(name, target, spec.service) if spec.clone else None,
+            clone=spec.clone,
+            command_timeout=self.config.rehearsal.command_timeout_seconds,
+        )
         try:
-            async with self.sandbox.lease() as lease:
-                t0 = time.perf_counter()
-                await anyio.to_thread.run_sync(lease.seed, baseline, target.region)
-                timings["seed_ms"] = (time.perf_counter() - t0) * 1000
-                client = lease.client(spec.service, target.region)
-                t0 = time.perf_counter()
-                try:
-                    output = await anyio.to_thread.run_sync(
-                        spec.execute, client, args, fp.resolve(baseline.states)
-                    )
-                except ClientError as exc:
-                    code = exc.response.get("Error", {}).get("Code", "")
-                    if code in ("NotImplemented", "InternalError") or exc.response.get(
-                        "ResponseMetadata", {}
-                    ).get("HTTPStatusCode") in (500, 501):
-                        raise SandboxUnavailable(
-                            f"the sandbox emulator cannot rehearse {spec.name} ({code}): {exc}",
-                            "interlock refuses rather than guess; do this change another way or report it",
-                        ) from exc
-                    err = describe_client_error(exc, "the rehearsal")
-                    raise PlanRefused(
-                        f"the call fails against a copy of production, so no plan was made: {err.message}",
-                        err.hint,
-                    ) from exc
-                except ToolFailure as exc:
-                    raise PlanRefused(f"the rehearsal failed: {exc.message}", exc.hint) from exc
-                timings["execute_ms"] = (time.perf_counter() - t0) * 1000
-                t0 = time.perf_counter()
-                after = await anyio.to_thread.run_sync(spec.snapshot, client, fp, self.limits)
-                after = lease.restore_placeholders(after)
-                timings["snapshot_ms"] = (time.perf_counter() - t0) * 1000
-                replaced = lease.recorder.replaced_buckets()
-        except SandboxError as exc:
-            raise SandboxUnavailable(str(exc), "restart `interlock serve`; check the logs") from exc
-        except InterlockError:
-            raise
-        except (BotoCoreError, ClientError) as exc:
-            raise SandboxUnavailable(
-                f"the sandbox failed during the rehearsal: {exc}",
-                "retry; if it persists restart `interlock serve`",
+            return await sandbox.rehearse(call)
+        except CallRefused as exc:
+            err = describe_client_error(exc.cause or exc, "the rehearsal")
+            raise PlanRefused(
+                f"the call fails against a copy of production, so no plan was made: {err.message}", err.hint
             ) from exc
-        return Rehearsal(after=after, replaced=replaced, output=output or {}, timings=timings)
+        except CannotRehearse as exc:
+            raise SandboxUnavailable(
+                str(exc), "interlock refuses rather than guess; do this change another way or report it"
+            ) from exc
+        except SandboxError as exc:
+            raise SandboxUnavailable(
+                str(exc), "retry; if it persists restart `interlock serve` and check its logs"
+            ) from exc
+        except FootprintTooLarge as exc:
+            await self._audit_refused(spec, args, name, exc.message)
+            raise PlanRefused(exc.message, exc.hint) from exc
+        except ToolFailure as exc:
+            await self._audit_refused(spec, args, name, exc.message)
+            raise PlanRefused(f"the rehearsal failed, so no plan was made: {exc.message}", exc.hint) from exc
+
+    async def _audit_refused(self, spec: ToolSpec, args: Any, target: str, error: str) -> None:
+        try:
+            await self.store.audit(
+                self.current_actor,
+                "plan.refused",
+                {"tool": spec.name, "args": args.model_dump(mode="json"), "error": error},
+                None,
+                target,
+            )
+        except Exception:  # the refusal itself must still reach the agent
+            log.exception("could not audit a refused rehearsal")
+
+    async def stop_sandboxes(self) -> None:
+        for sandbox in {
+            id(s): s for s in [*self.sandboxes.values(), *self.target_sandboxes.values()]
+        }.values():
+            if id(sandbox) in self._started:
+                with anyio.CancelScope(shield=True):
+                    await anyio.to_thread.run_sync(sandbox.stop)
+                self._started.discard(id(sandbox))
 
     async def plan(self, spec: ToolSpec, args: Any, reason: str, target_name: str | None) -> Plan:
         if not reason or not reason.strip():
@@ -339,7 +359,7 @@ class Engine:
         client = self.production_client(name, target, spec.service)
         baseline = await self.snapshot(spec, client, fp, self.where(name, target))
         t_base = time.perf_counter()
-        rehearsal = await self.rehearse(spec, args, fp, baseline, target)
+        rehearsal = await self.rehearse(spec, args, fp, baseline, name, target)
         if rehearsal.footprint is not None:
             fp = rehearsal.footprint
         if rehearsal.baseline is not None:
@@ -388,6 +408,7 @@ class Engine:
         if not changes:
             notes.append("the rehearsal changed nothing")
         plan.rehearsal = {
+            "sandbox": self.sandbox_for(name, target).describe(),
             "output": rehearsal.output,
             "timings": timings,
             "notes": notes,

@@ -217,6 +217,15 @@ def plan_lines(plan: Plan, max_changes: int | None = None) -> list[tuple[str, st
         lines.append(("bold red", "Risk: " + ", ".join(visible(str(r)) for r in plan.risk)))
     for note in plan.rehearsal.get("notes", []):
         lines.append(("yellow", f"Note: {visible(str(note))}"))
+    sandbox = plan.rehearsal.get("sandbox") or {}
+    if sandbox:
+        where = f" at {sandbox['url']}" if sandbox.get("url") else ""
+        lines.append(
+            (
+                "dim",
+                f"Rehearsed in: {visible(str(sandbox.get('emulator', '')))} {visible(str(sandbox.get('version', '')))}{visible(where)}".rstrip(),
+            )
+        )
     remaining = plan.expires_at - time.time()
     exp = f"expires in {int(remaining // 60)}m" if remaining > 0 else "expired"
     lines.append(("", f"Needs {plan.required_approvals} distinct approval(s) · {exp}"))

@@ -290,20 +290,11 @@ def docker_config_text(db: Path, extra: str = "") -> str:
 async def open_docker_engine(tmp_path: Path, extra: str = "") -> AsyncIterator[Any]:
     """An Engine on a docker target whose config ends with ``extra`` (e.g. its scopes)."""
     from interlock.server.config import parse_config
-    from interlock.server.docker_backend import install, uninstall
-    from interlock.server.pipeline import Engine
-    from interlock.server.store import Store
-    from interlock.tools import ALL_SPECS
+    from interlock.server.engine import open_engine
 
     cfg = parse_config(docker_config_text(tmp_path / "interlock.db", extra), "docker test config")
-    store = await Store.open(cfg.store.path or "")
-    engine = Engine(config=cfg, store=store, specs={s.name: s for s in ALL_SPECS})
-    await install(engine)
-    try:
+    async with open_engine(cfg) as engine:
         yield engine
-    finally:
-        await uninstall(engine)
-        await store.close()
 
 
 @pytest.fixture

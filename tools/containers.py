@@ -28,6 +28,7 @@ it, so whatever the apply changed that the plan did not list is flagged.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import posixpath
@@ -1641,4 +1642,22 @@ SPECS: tuple[ToolSpec, ...] = (
         exec_recreate,
         destructive=True,
     ),
+)
+
+
+def _clone_rehearsal(
+    fn: Callable[[Any, Any, Snapshot, RehearsalContext], Rehearsal],
+) -> Callable[[Any, Any, Snapshot, CloneSettings, Limits], Rehearsal]:
+    def clone(
+        client: Any, args: Any, baseline: Snapshot, settings: CloneSettings, limits: Limits
+    ) -> Rehearsal:
+        return fn(client, args, baseline, RehearsalContext(limits=limits, settings=settings))
+
+    return clone
+
+
+# Each write tool says how a clone sandbox rehearses it (sandbox.docker.DockerSandbox runs it).
+SPECS = tuple(
+    dataclasses.replace(s, clone=_clone_rehearsal(REHEARSALS[s.name])) if s.name in REHEARSALS else s
+    for s in SPECS
 )

@@ -155,6 +155,8 @@ ReadFn = Callable[[Any, Any, Limits], dict[str, Any]]
 FootprintFn = Callable[[Any], Footprint]
 SnapshotFn = Callable[[Any, Footprint, Limits], Snapshot]
 ExecuteFn = Callable[[Any, Any, Footprint], "dict[str, Any] | None"]
+# A rehearsal on a clone sandbox: (production client, args, baseline, clone settings, limits) -> Rehearsal
+CloneFn = Callable[[Any, Any, Any, Any, "Limits"], Any]
 CanonicalFn = Callable[[Any, Any], Any]
 WatchFn = Callable[[Any, Footprint], Callable[[], list[str]]]
 RisksFn = Callable[[list[dict[str, Any]]], list[tuple[str, str]]]
@@ -184,6 +186,7 @@ class ToolSpec:
     risks: RisksFn | None = None
     widens: bool = False
     listed: ListedFn | None = None
+    clone: CloneFn | None = None  # how a clone sandbox rehearses it (Docker); emulators use execute
 
     def __post_init__(self) -> None:
         if self.read_only and self.read is None:

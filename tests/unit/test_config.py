@@ -170,3 +170,33 @@ def test_the_server_refuses_to_start_with_an_invalid_config(
     err = capsys.readouterr().err
     assert "targets.prod.scopes.resources.allow[0].patterns[0]" in err
     assert "interlock will not start" in err
+
+
+def test_a_target_may_name_an_endpoint_sandbox() -> None:
+    cfg = parse_config(
+        '[targets.prod]\nkind = "aws"\n[targets.prod.sandbox]\nkind = "endpoint"\nurl = "http://127.0.0.1:4566"\n',
+        "t",
+    )
+    sandbox = cfg.targets["prod"].sandbox
+    assert sandbox is not None and sandbox.kind == "endpoint" and sandbox.url == "http://127.0.0.1:4566"
+
+
+@pytest.mark.parametrize(
+    ("table", "words"),
+    [
+        ('kind = "endpoint"', "needs url"),
+        ('kind = "endpoint"\nurl = "ftp://x"', "not an http(s) URL"),
+        ('kind = "moto"\nurl = "http://127.0.0.1:4566"', 'url goes with kind = "endpoint"'),
+        ('kind = "localstack"', "targets.prod.sandbox.kind"),
+    ],
+)
+def test_a_bad_sandbox_table_names_the_fix(table: str, words: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(f'[targets.prod]\nkind = "aws"\n[targets.prod.sandbox]\n{table}\n', "t")
+    assert words in info.value.message
+
+
+def test_a_docker_target_takes_no_sandbox_table() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config('[targets.d]\nkind = "docker"\n[targets.d.sandbox]\nkind = "moto"\n', "t")
+    assert "clone of its container" in info.value.message

@@ -1,0 +1,75 @@
+"""The embedded AWS sandbox: moto's threaded server on 127.0.0.1 (an ephemeral port), in this
+process. Seeding goes through moto's in-process backend objects instead of HTTP; rehearsal calls
+and snapshots still go over HTTP, through the same tool code as production.
+
+We never use ``mock_aws``: it patches botocore process-wide and would capture the calls meant
+for production (DESIGN.md §3, rule 4).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from ..base import SandboxError
+from ..diff import Snapshot, State
+from .common import ACCOUNT_ID, FAKE_CREDENTIALS, AwsSandbox, ClientCache
+from .s3 import seed_moto
+
+
+class MotoSandbox(AwsSandbox):
+    """The embedded emulator. ``start()`` once; one rehearsal at a time."""
+
+    kind = "aws"
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        super().__init__()
+        self._host = host
+        self._server: Any = None
+
+    @property
+    def endpoint_url(self) -> str:
+        return self.clients.endpoint_url if self.clients else ""
+
+    def start(self) -> None:
+        if self._server is not None:
+            return
+        try:
+            from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+
+            logging.getLogger("werkzeug").setLevel(logging.ERROR)
+            server = ThreadedMotoServer(ip_address=self._host, port=0, verbose=False)
+            server.start()
+            host, port = server.get_host_and_port()
+        except Exception as exc:  # pragma: no cover - environment failure
+            raise SandboxError(f"could not start the embedded moto sandbox: {exc}") from exc
+        self._server = server
+        self.clients = ClientCache(f"http://{host}:{port}", FAKE_CREDENTIALS)
+        self.clients.client("s3").list_buckets()  # warm up: the first request loads moto's S3 backend
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+            self.clients = None
+
+    def describe(self) -> dict[str, Any]:
+        import moto
+
+        return {"kind": "moto", "emulator": "moto (embedded)", "version": moto.__version__}
+
+    def client(self, service: str, region: str = "us-east-1") -> Any:
+        if self.clients is None:
+            raise SandboxError("the sandbox is not running")
+        return self.clients.client(service, region)
+
+    def reset(self, addresses: frozenset[str] = frozenset(), baseline: Snapshot | None = None) -> None:
+        from moto.s3.models import s3_backends
+
+        s3_backends[ACCOUNT_ID]["aws"].reset()
+        s3_backends.bucket_accounts.clear()
+
+    def seed(self, baseline: Snapshot, region: str) -> dict[str, tuple[str, State]]:
+        from moto.s3.models import s3_backends
+
+        return seed_moto(s3_backends[ACCOUNT_ID]["aws"], baseline, region)

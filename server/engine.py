@@ -1,0 +1,151 @@
+"""``open_engine``: the one way to build an engine, for `serve`, the service, the CLI and the demo.
+
+It opens the store, gives the engine one sandbox per target kind (and one per target whose
+config names its own, ``[targets.NAME.sandbox]``) and the production client factories, and closes
+all of it on exit. Sandboxes start on their first rehearsal, so a command that never rehearses
+(`interlock apply`, `plans`, `show`) never starts one, and the moto sandbox exists only when an
+AWS target does.
+
+The playground target (no endpoint yet) is found where it runs (`find`, the CLI) or started and
+attached to (`start`, a server).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import partial
+from typing import Any
+
+import anyio
+
+from interlock.sandbox.base import Sandbox
+from interlock.tools import ALL_SPECS
+from interlock.tools.spec import ToolSpec
+
+from .config import PLAYGROUND, Config, TargetConfig, store_path
+from .pipeline import Engine
+from .store import Store
+
+log = logging.getLogger("interlock.engine")
+
+
+def _docker_client(target_name: str, target: TargetConfig, service: str) -> Any:
+    from interlock.sandbox.docker import production_client
+
+    return production_client(target.docker_host)
+
+
+def _sandboxes(config: Config) -> tuple[dict[str, Sandbox], dict[str, Sandbox]]:
+    by_kind: dict[str, Sandbox] = {}
+    by_target: dict[str, Sandbox] = {}
+    for name, target in config.targets.items():
+        own = target.sandbox
+        if own is not None and own.kind == "endpoint":
+            from interlock.sandbox.aws.endpoint import EndpointSandbox
+
+            assert own.url is not None
+            by_target[name] = EndpointSandbox(own.url)
+        elif target.kind == "aws" and "aws" not in by_kind:
+            from interlock.sandbox.aws.moto import MotoSandbox
+
+            by_kind["aws"] = MotoSandbox()
+        elif target.kind == "docker" and "docker" not in by_kind:
+            from interlock.sandbox.docker import DockerSandbox
+
+            by_kind["docker"] = DockerSandbox()
+    return by_kind, by_target
+
+
+async def _playground(config: Config, mode: str) -> Any:
+    """Point the playground target at the running playground; ``start`` starts and attaches."""
+    from . import playground
+
+    target = config.targets.get(PLAYGROUND)
+    if target is None or not target.playground or target.endpoint_url:
+        return None
+    if mode == "find":
+        endpoint = playground.running_playground()
+        if endpoint:
+            target.endpoint_url = endpoint
+        return None
+    store = store_path(config)
+    attachment = playground.attach(store)
+    try:
+        with playground.interruptible_start():
+            endpoint = await anyio.to_thread.run_sync(partial(playground.ensure_playground, store))
+    except BaseException:
+        attachment.detach()
+        raise
+    target.endpoint_url = endpoint
+    return attachment
+
+
+async def _docker_cleanup(engine: Engine, own: bool) -> None:
+    """Rehearsal clones left behind: a killed process's at start (own=False), this one's at exit."""
+    import docker.errors
+    import requests
+
+    from interlock.sandbox.docker import cleanup_leftovers
+
+    for name, target in engine.config.targets.items():
+        if target.kind != "docker":
+            continue
+        try:
+            client = engine.production_client(name, target, "docker")
+            removed = await anyio.to_thread.run_sync(partial(cleanup_leftovers, client, own=own))
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+            log.warning("docker target %r is not reachable (%s); leftover clones were not checked", name, exc)
+            continue
+        if removed["containers"] or removed["images"]:
+            log.warning(
+                "removed %d leftover rehearsal container(s) and %d image(s) on docker target %r",
+                len(removed["containers"]),
+                len(removed["images"]),
+                name,
+            )
+        if own:
+            try:
+                client.close()
+            except Exception:  # closing is best effort
+                log.debug("closing the docker client failed", exc_info=True)
+
+
+@asynccontextmanager
+async def open_engine(
+    config: Config,
+    actor: str = "agent",
+    *,
+    playground: str = "find",
+    specs: tuple[ToolSpec, ...] = (),
+) -> AsyncIterator[Engine]:
+    attachment = await _playground(config, playground)
+    try:
+        store = await Store.open(store_path(config))
+        try:
+            by_kind, by_target = _sandboxes(config)
+            engine = Engine(
+                config=config,
+                store=store,
+                specs={s.name: s for s in (*ALL_SPECS, *specs)},
+                actor=actor,
+                sandboxes=by_kind,
+                target_sandboxes=by_target,
+            )
+            docker = any(t.kind == "docker" for t in config.targets.values())
+            if docker:
+                engine.client_factories["docker"] = _docker_client
+                await _docker_cleanup(engine, own=False)
+            try:
+                yield engine
+            finally:
+                with anyio.CancelScope(shield=True):
+                    if docker:
+                        await _docker_cleanup(engine, own=True)
+                    await engine.stop_sandboxes()
+        finally:
+            await store.close()
+    finally:
+        if attachment is not None:
+            attachment.detach()

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from interlock.sandbox.aws.common import production_client
 from interlock.sandbox.base import Call, CallRefused, CannotRehearse, Rehearsal, Sandbox, SandboxError
-from interlock.sandbox.diff import Snapshot, diff, strip_volatile
+from interlock.sandbox.diff import Action, Change, Snapshot, diff, strip_volatile
 from interlock.tools.spec import Footprint, FootprintTooLarge, Limits, ToolFailure, ToolSpec
 
 from . import notify, policy
@@ -98,7 +98,7 @@ class PlanResult:
             "target": p.target,
             "playground": p.playground,
             "summary": p.summary,
-            "changes": page,
+            "changes": [c.to_dict() for c in page],
             "changes_total": len(p.changes),
             "changes_offset": self.offset,
             "changes_truncated": self.offset + len(page) < len(p.changes),
@@ -206,13 +206,11 @@ class Engine:
         await self.store.audit(actor, "call.denied", data, plan_id, target)
         notify.call_denied(self.config, self.store, data, target, plan_id)
 
-    async def history(
-        self, target_name: str, target: TargetConfig, changes: list[dict[str, Any]]
-    ) -> policy.History:
+    async def history(self, target_name: str, target: TargetConfig, changes: list[Change]) -> policy.History:
         """What policy needs to know about the target's past: applied actions, recent deletes, the hour's budget."""
         now = time.time()
         window = target.scopes.replace_window_seconds
-        creates = [c["address"] for c in changes if c["action"] == "create"]
+        creates = [c.address for c in changes if c.action is Action.CREATE]
         deleted = (
             await self.store.recent_deletes(target_name, creates, now - window) if creates and window else {}
         )
@@ -382,7 +380,7 @@ class Engine:
             footprint=fp.to_dict(),
             baseline_fingerprint=baseline.fingerprint(spec.volatile),
             baseline=baseline.states,
-            changes=[c.to_dict() for c in changes],
+            changes=changes,
             risk=list(rehearsal.risk),
             required_approvals=1,
             expires_at=now + policy.plan_ttl(self.config, target),
@@ -466,7 +464,7 @@ class Engine:
                 await self._audit_apply_refusal(ctx, name, failure, actor)
                 raise failure
         assert ctx.spec is not None and ctx.args is not None
-        n_changes = sum(1 for c in plan.changes if c["action"] != "no-op")
+        n_changes = sum(1 for c in plan.changes if c.action is not Action.NOOP)
         if not await self.store.transition(
             plan.id,
             [Status.APPROVED],
@@ -570,7 +568,7 @@ class Engine:
         applied = {
             "tool": plan.tool,
             "actions": sorted(
-                {(c["action"], c.get("kind") or "") for c in plan.changes if c["action"] != "no-op"}
+                {(c.action.value, c.kind or "") for c in plan.changes if c.action is not Action.NOOP}
             ),
         }
         try:
@@ -789,7 +787,7 @@ async def _req_args_match_plan(engine: Engine, c: ApplyCheck) -> InterlockError 
             f"its arguments touch {', '.join(derived.patterns()[:5]) or 'nothing'}, "
             f"which is not what its footprint lists ({', '.join(stored.patterns()[:5]) or 'nothing'})",
         )
-    outside = [ch["address"] for ch in c.plan.changes if not stored.covers(ch["address"])]
+    outside = [ch.address for ch in c.plan.changes if not stored.covers(ch.address)]
     if outside:
         return _tampered(
             c.plan, f"its changes name {', '.join(outside[:5])}, which its arguments do not touch"

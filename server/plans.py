@@ -5,15 +5,21 @@ everything the approver was shown as a decision: target, tool, arguments, footpr
 production fingerprint it was planned against, the changes, the risk flags and the number of
 approvals it needs. An approval is bound to that hash; if any of it is edited in the store,
 the hash no longer matches and no approval counts.
+
+``Plan.changes`` holds ``Change`` objects (dicts given at construction, as a store row holds them,
+are converted, so each change's shape is checked). What is hashed, stored and shown as JSON is
+their ``Change.to_dict()``: the same dicts plans held before they held objects, so the hashes of
+stored plans still verify.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from interlock.sandbox.diff import Change, digest
+from interlock.sandbox.diff import Change, digest, summarize
 
 
 class Status(StrEnum):
@@ -57,7 +63,7 @@ class Plan:
     footprint: dict[str, Any]
     baseline_fingerprint: str
     baseline: dict[str, Any]  # address -> state (or None), as read from production
-    changes: list[dict[str, Any]]
+    changes: list[Change]  # dicts (a store row, the wire) are converted in __post_init__
     risk: list[str]
     required_approvals: int
     expires_at: float
@@ -71,23 +77,26 @@ class Plan:
     updated_at: float = 0.0
     outcome: dict[str, Any] = field(default_factory=dict)
 
-    def compute_hash(self) -> str:
-        return digest({name: getattr(self, name) for name in HASHED_FIELDS})
+    def __post_init__(self) -> None:
+        changes: list[Change | Mapping[str, Any]] = list(self.changes)
+        self.changes = [c if isinstance(c, Change) else Change.from_dict(c) for c in changes]
 
-    def change_objects(self) -> list[Change]:
-        return [Change.from_dict(c) for c in self.changes]
+    def change_dicts(self) -> list[dict[str, Any]]:
+        """The changes as JSON: what is hashed, stored and shown to the agent."""
+        return [c.to_dict() for c in self.changes]
+
+    def compute_hash(self) -> str:
+        fields: dict[str, Any] = {name: getattr(self, name) for name in HASHED_FIELDS}
+        fields["changes"] = self.change_dicts()
+        return digest(fields)
 
     @property
     def summary(self) -> dict[str, int]:
-        out = {"create": 0, "update": 0, "delete": 0, "replace": 0}
-        for c in self.changes:
-            if c["action"] in out:
-                out[c["action"]] += 1
-        return out
+        return summarize(self.changes)
 
     @property
     def destructive(self) -> bool:
-        return any(c["action"] in ("delete", "replace") for c in self.changes)
+        return any(c.action.destructive for c in self.changes)
 
     def confirm_word(self) -> str:
         """What the approver types: the plan id, or the resource's name for destructive plans."""
@@ -108,7 +117,7 @@ class Plan:
     def expected_after(self) -> dict[str, Any]:
         states = dict(self.baseline)
         for c in self.changes:
-            states[c["address"]] = c.get("after")
+            states[c.address] = c.after
         return states
 
     def to_dict(self) -> dict[str, Any]:
@@ -123,7 +132,7 @@ class Plan:
             "reason": self.reason,
             "footprint": self.footprint,
             "summary": self.summary,
-            "changes": self.changes,
+            "changes": self.change_dicts(),
             "risk": self.risk,
             "required_approvals": self.required_approvals,
             "detail": self.detail,

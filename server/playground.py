@@ -61,6 +61,8 @@ from urllib.parse import quote
 import boto3
 from botocore.config import Config as BotoConfig
 
+from interlock.sandbox.aws.common import make_client
+
 from .config import data_dir
 from .errors import BackendError, UsageError
 
@@ -103,7 +105,8 @@ def _free_port() -> int:
 
 
 def client(endpoint_url: str, service: str = "s3") -> Any:
-    return boto3.session.Session().client(
+    return make_client(
+        boto3.session.Session(),
         service,
         endpoint_url=endpoint_url,
         region_name="us-east-1",

@@ -43,6 +43,7 @@ audits it as ``call.denied`` before the agent sees it.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 from dataclasses import dataclass, field
@@ -50,15 +51,16 @@ from fnmatch import translate
 from functools import lru_cache
 from typing import Any
 
+from interlock.sandbox.diff import Action, Change
 from interlock.tools.spec import ToolSpec
 
 from .config import Config, TargetConfig
 from .errors import Frozen, ScopeDenied
+from .plans import Plan
 from .textsafety import suspicious, visible
 
 BULK_CHANGES = 100
 HOUR = 3600.0
-DESTRUCTIVE_ACTIONS = ("delete", "replace")
 
 
 class Denied(ScopeDenied):
@@ -95,7 +97,7 @@ class PlanDecision:
     required_approvals: int
     risk: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    changes: list[dict[str, Any]] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
     ttl_seconds: float = HOUR
     approval_rule: str = ""
     allowed_by: list[str] = field(default_factory=list)
@@ -125,13 +127,13 @@ def first_match(value: str, patterns: list[str]) -> int | None:
     return None
 
 
-def change_classes(action: str) -> tuple[str, ...]:
-    """The action classes a change counts as: a replace is a delete and a create."""
-    if action == "replace":
+def change_classes(action: Action) -> tuple[str, ...]:
+    """The action classes (the config's vocabulary) a change counts as: a replace is a delete and a create."""
+    if action is Action.REPLACE:
         return ("delete", "create")
-    if action == "no-op":
+    if action is Action.NOOP:
         return ()
-    return (action,)
+    return (action.value,)
 
 
 def tool_classes(spec: ToolSpec) -> tuple[str, ...]:
@@ -308,34 +310,47 @@ def resource_decision(target_name: str, target: TargetConfig, action: str, addre
 # ---------------------------------------------------------------- step 7
 
 
-def default_approvals(config: Config, target: TargetConfig, action: str) -> tuple[int, str]:
+@dataclass(frozen=True)
+class ApprovalsNeeded:
+    """How many distinct approvers something needs, and the rule that says so (``rule`` is for
+    display). ``two_person`` is set when the count is the default two-person rule for deletes on a
+    production target: decisions read it, never the rule's text."""
+
+    approvers: int
+    rule: str
+    two_person: bool = False
+
+
+def default_approvals(config: Config, target: TargetConfig, action: str) -> ApprovalsNeeded:
     base = config.approvals.required
     base_rule = (
         "approvals.required" if "required" in config.approvals.model_fields_set else "default: one approver"
     )
     if action == "delete" and target.production:
-        return max(2, base), "default: two-person rule for deletes on production targets"
+        return ApprovalsNeeded(
+            max(2, base), "default: two-person rule for deletes on production targets", two_person=True
+        )
     if target.playground:
-        return base, "default: one approver on the playground" if base == 1 else base_rule
-    return base, base_rule
+        return ApprovalsNeeded(base, "default: one approver on the playground" if base == 1 else base_rule)
+    return ApprovalsNeeded(base, base_rule)
 
 
 def change_approvals(
     config: Config, target_name: str, target: TargetConfig, action: str, address: str, risk: list[str]
-) -> tuple[int, str]:
+) -> ApprovalsNeeded:
     """Approvers one action class on one address needs: the matching rules' count, else the default;
     rules with ``risk`` only ever raise it."""
     key = scope_key(target_name)
-    n, rule = -1, ""
+    need = ApprovalsNeeded(-1, "")
     for i, r in enumerate(target.scopes.approvals):
         if r.risk or (r.actions and action not in r.actions):
             continue
         if r.patterns and first_match(address, r.patterns) is None:
             continue
-        if r.approvers > n:
-            n, rule = r.approvers, f"{key}.approvals[{i}]"
-    if n < 0:
-        n, rule = default_approvals(config, target, action)
+        if r.approvers > need.approvers:
+            need = ApprovalsNeeded(r.approvers, f"{key}.approvals[{i}]")
+    if need.approvers < 0:
+        need = default_approvals(config, target, action)
     for i, r in enumerate(target.scopes.approvals):
         if not r.risk or not set(r.risk) & set(risk):
             continue
@@ -343,9 +358,10 @@ def change_approvals(
             r.patterns and first_match(address, r.patterns) is None
         ):
             continue
-        if r.approvers > n:
-            n, rule = r.approvers, f"{key}.approvals[{i}] (risk {', '.join(sorted(set(r.risk) & set(risk)))})"
-    return n, rule
+        if r.approvers > need.approvers:
+            why = ", ".join(sorted(set(r.risk) & set(risk)))
+            need = ApprovalsNeeded(r.approvers, f"{key}.approvals[{i}] (risk {why})")
+    return need
 
 
 # ---------------------------------------------------------------- entry points
@@ -381,19 +397,29 @@ def check_call(
     return Decision(True, ", ".join(dict.fromkeys(rules)) or "default")
 
 
-def _classify_replaces(changes: list[dict[str, Any]], history: History) -> list[str]:
-    """A create of what an applied plan deleted within the window is a replace split over two plans."""
-    found = []
+def _classify_replaces(changes: list[Change], history: History) -> tuple[list[Change], list[str]]:
+    """A create of what an applied plan deleted within the window is a replace split over two plans.
+
+    Returns the changes (each such create derived anew as a replace, so its invariants are checked
+    again) and the addresses that became replaces."""
+    out: list[Change] = []
+    found: list[str] = []
     for c in changes:
-        if c["action"] != "create" or c["address"] not in history.deleted:
+        d = history.deleted.get(c.address) if c.action is Action.CREATE else None
+        if d is None:
+            out.append(c)
             continue
-        d = history.deleted[c["address"]]
         when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(d.get("at", 0)))
-        c["action"] = "replace"
-        c["before"] = d.get("before") or {}
-        c["note"] = f"deleted by plan {d.get('plan_id')} at {when} and created again here"
-        found.append(c["address"])
-    return found
+        out.append(
+            dataclasses.replace(
+                c,
+                action=Action.REPLACE,
+                before=d.get("before") or {},
+                note=f"deleted by plan {d.get('plan_id')} at {when} and created again here",
+            )
+        )
+        found.append(c.address)
+    return out, found
 
 
 def evaluate_plan(
@@ -401,17 +427,16 @@ def evaluate_plan(
     target_name: str,
     target: TargetConfig,
     spec: ToolSpec,
-    plan: Any,
+    plan: Plan,
     history: History | None = None,
 ) -> PlanDecision:
     """Steps 4-7 on the rehearsal's diff, after classifying it against history. Raises ``Denied``."""
     history = history or History()
     key = scope_key(target_name)
-    changes = [dict(c) for c in plan.changes]
     notes: list[str] = []
     risk: list[str] = list(plan.risk)  # flags the rehearsal raised (e.g. lower-fidelity) count for approvals
 
-    replaced = _classify_replaces(changes, history)
+    changes, replaced = _classify_replaces(list(plan.changes), history)
     if replaced:
         shown = ", ".join(replaced[:3]) + (f" and {len(replaced) - 3} more" if len(replaced) > 3 else "")
         notes.append(
@@ -419,12 +444,12 @@ def evaluate_plan(
             "treats this as a replace (delete + create); whatever the old resource held is not restored"
         )
 
-    actions = [c["action"] for c in changes if c["action"] != "no-op"]
+    actions = [c.action for c in changes if c.action is not Action.NOOP]
     if target.playground:
         risk.append("playground")
-    if any(a in DESTRUCTIVE_ACTIONS for a in actions):
+    if any(a.destructive for a in actions):
         risk.append("destructive")
-    if "replace" in actions:
+    if Action.REPLACE in actions:
         risk.append("replace")
         if not replaced:
             notes.append("a resource is deleted and created again: anything not in the new resource is lost")
@@ -447,7 +472,7 @@ def evaluate_plan(
         )
     if history.seen is not None:
         novel = sorted(
-            {(c["action"], c.get("kind") or "") for c in changes if c["action"] != "no-op"}
+            {(c.action.value, c.kind or "") for c in changes if c.action is not Action.NOOP}
             - {(a, k) for t, a, k in history.seen if t == spec.name}
         )
         if novel:
@@ -461,20 +486,20 @@ def evaluate_plan(
     # Steps 4-5 on what the call actually does.
     allowed_by: list[str] = []
     for c in changes:
-        hidden = reveals(target_name, target, c["address"])
+        hidden = reveals(target_name, target, c.address)
         if hidden is not None:
             raise _deny(
-                f"{spec.name} (rehearsed: {c['action']} {c['address']})",
+                f"{spec.name} (rehearsed: {c.action.value} {c.address})",
                 target_name,
                 hidden,
                 "nothing was stored and production was not touched; the plan would show a resource the scope "
                 "does not let this agent read",
             )
-        for cls in change_classes(c["action"]):
-            d = resource_decision(target_name, target, cls, c["address"])
+        for cls in change_classes(c.action):
+            d = resource_decision(target_name, target, cls, c.address)
             if not d.allowed:
                 raise _deny(
-                    f"{spec.name} (rehearsed: {c['action']} {c['address']})",
+                    f"{spec.name} (rehearsed: {c.action.value} {c.address})",
                     target_name,
                     d,
                     "nothing was stored and production was not touched; narrow the call to resources in scope, "
@@ -485,7 +510,7 @@ def evaluate_plan(
     # Step 6: limits.
     lim = target.scopes.limits
     n_changes = len(actions)
-    n_deletes = sum(1 for a in actions if a in DESTRUCTIVE_ACTIONS)
+    n_deletes = sum(1 for a in actions if a.destructive)
     for what, n, hard in (("changes", n_changes, lim.changes_hard), ("deletes", n_deletes, lim.deletes_hard)):
         if hard is not None and n > hard:
             raise Denied(
@@ -507,12 +532,12 @@ def evaluate_plan(
             )
 
     # Step 7: approvals.
-    required, rule = -1, ""
+    required, rule, two_person = -1, "", False
     for c in changes:
-        for cls in change_classes(c["action"]):
-            n, r = change_approvals(config, target_name, target, cls, c["address"], risk)
-            if n > required:
-                required, rule = n, r
+        for cls in change_classes(c.action):
+            need = change_approvals(config, target_name, target, cls, c.address, risk)
+            if need.approvers > required:
+                required, rule, two_person = need.approvers, need.rule, need.two_person
     if required < 0:  # nothing changes: the base count, raised by plan-wide risk rules
         required, rule = config.approvals.required, "approvals.required"
         for i, ar in enumerate(target.scopes.approvals):
@@ -529,12 +554,7 @@ def evaluate_plan(
         rule += " + " + " + ".join(soft_rules)
     if target.production and required < 1:
         required, rule = 1, "production targets need at least one approver"
-    if (
-        "destructive" in risk
-        and target.production
-        and required >= 2
-        and rule.startswith("default: two-person")
-    ):
+    if "destructive" in risk and target.production and required >= 2 and two_person:
         notes.append(
             f"two-person rule: this plan deletes or replaces on production target {target_name!r}, "
             f"so {required} distinct people must approve it"
@@ -557,14 +577,14 @@ def evaluate_plan(
     )
 
 
-def _suspicious_names(changes: list[dict[str, Any]]) -> list[str]:
+def _suspicious_names(changes: list[Change]) -> list[str]:
     """Addresses with invisible, control or mixed-script characters: a name that reads as one
     resource and is another (``cost-rеports`` with a Cyrillic е) is shown to the approver as such."""
     out = []
     for c in changes:
-        why = suspicious(c["address"])
+        why = suspicious(c.address)
         if why:
-            out.append(f"{visible(c['address'])} {why}")
+            out.append(f"{visible(c.address)} {why}")
     return out
 
 
@@ -583,7 +603,7 @@ def check_apply(
     target_name: str,
     target: TargetConfig,
     spec: ToolSpec,
-    plan: Any,
+    plan: Plan,
     applied_last_hour: int = 0,
 ) -> Decision:
     """Right before apply: steps 2-5 on the stored changes, and the budget. Raises ``Denied``."""
@@ -593,15 +613,15 @@ def check_apply(
         if not d.allowed:
             raise _deny(subject, target_name, d, hint)
     for c in plan.changes:
-        hidden = reveals(target_name, target, c["address"])
+        hidden = reveals(target_name, target, c.address)
         if hidden is not None:
             raise _deny(subject, target_name, hidden, hint)
-        for cls in change_classes(c["action"]):
-            d = resource_decision(target_name, target, cls, c["address"])
+        for cls in change_classes(c.action):
+            d = resource_decision(target_name, target, cls, c.address)
             if not d.allowed:
                 raise _deny(subject, target_name, d, hint)
     budget = target.scopes.limits.changes_per_hour
-    n = sum(1 for c in plan.changes if c["action"] != "no-op")
+    n = sum(1 for c in plan.changes if c.action is not Action.NOOP)
     if budget is not None and n and applied_last_hour + n > budget:
         raise _budget_denied(subject, target_name, scope_key(target_name), budget, applied_last_hour, n)
     return Decision(True, "in scope")

@@ -25,11 +25,18 @@ from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
+from interlock.sandbox.diff import Action
+
 from .plans import Plan
 from .textsafety import suspicious, visible, visible_json, visible_lines
 
-STYLE = {"create": "green", "update": "yellow", "delete": "red", "replace": "magenta", "no-op": "dim"}
-SYMBOL = {"create": "+", "update": "~", "delete": "-", "replace": "-/+", "no-op": " "}
+STYLE = {
+    Action.CREATE: "green",
+    Action.UPDATE: "yellow",
+    Action.DELETE: "red",
+    Action.REPLACE: "magenta",
+    Action.NOOP: "dim",
+}
 
 # A value whose one-line JSON is longer than this is shown over several lines.
 INLINE_MAX = 60
@@ -233,29 +240,28 @@ def plan_lines(plan: Plan, max_changes: int | None = None) -> list[tuple[str, st
     changes = plan.changes
     shown = changes if max_changes is None else changes[:max_changes]
     for c in shown:
-        action = c["action"]
-        style = STYLE[action]
-        address = str(c["address"])
-        state = c.get("after") if action == "create" else c.get("before")
+        style = STYLE[c.action]
+        address = str(c.address)  # str(): a row edited outside interlock may hold anything; it still renders
+        state = c.after if c.action is Action.CREATE else c.before
         desc, covered = _summary(state)
         extra = f"  ({desc})" if desc else ""
-        lines.append((style, f"  {SYMBOL[action]:>3} {visible(address)}{extra}"))
+        lines.append((style, f"  {c.action.symbol:>3} {visible(address)}{extra}"))
         why = suspicious(address)
         if why:
             lines.append(("bold red", f"        ! this address {why}"))
-        if c.get("note"):
-            lines.append((style, f"        # {visible(str(c['note']))}"))
-        if action in ("create", "delete"):
+        if c.note:
+            lines.append((style, f"        # {visible(str(c.note))}"))
+        if c.action in (Action.CREATE, Action.DELETE):
             blocks = _listed_attributes(address, state, covered)
-            mark = "+" if action == "create" else "-"
+            mark = c.action.symbol
         else:
-            blocks = _attribute_lines(c.get("before"), c.get("after"))
+            blocks = _attribute_lines(c.before, c.after)
             mark = "~"
         for block in blocks:
             first, *rest = block
             lines.append((style, f"        {mark} {first[1]}"))
             lines += [(s or style, f"          {text}") for s, text in rest]
-        for dl in visible_lines(str(c.get("text_diff") or "")):
+        for dl in visible_lines(str(c.text_diff or "")):
             dstyle = "green" if dl.startswith("+") else "red" if dl.startswith("-") else "dim"
             lines.append((dstyle, f"        {dl}"))
     if len(shown) < len(changes):

@@ -27,6 +27,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from interlock.sandbox.diff import Action
 from interlock.tools.spec import ToolSpec
 
 from . import policy
@@ -116,9 +117,8 @@ def explain_target(
                 d = policy.resource_decision(name, target, action, address)
                 approvals, approval_rule = (0, "")
                 if d.allowed and action != "read":
-                    approvals, approval_rule = policy.change_approvals(
-                        config, name, target, action, address, []
-                    )
+                    need = policy.change_approvals(config, name, target, action, address, [])
+                    approvals, approval_rule = need.approvers, need.rule
                     if target.production and approvals < 1:
                         approvals, approval_rule = 1, "production targets need at least one approver"
                 rows.append(
@@ -413,7 +413,7 @@ def _unused(name: str, target: TargetConfig, specs: list[ToolSpec], usage: Usage
                 for action in r.actions
                 if action != "read"
                 and not any(
-                    action in policy.change_classes(a) and policy.glob_match(addr, p)
+                    action in policy.change_classes(Action(a)) and policy.glob_match(addr, p)
                     for _, a, addr in changes
                 )
             ]

@@ -34,7 +34,7 @@ from typing import Any, Protocol
 import aiosqlite
 import anyio
 
-from interlock.sandbox.diff import digest
+from interlock.sandbox.diff import Action, Change, digest
 
 from .errors import NotFound, PlanTampered, StoreError
 from .plans import Plan, Status
@@ -287,6 +287,14 @@ def _row_to_plan(row: aiosqlite.Row) -> Plan:
     d = dict(row)
     for col in JSON_COLUMNS:
         d[col] = json.loads(d[col])
+    try:
+        d["changes"] = [Change.from_dict(c) for c in d["changes"]]
+    except (KeyError, TypeError, ValueError) as exc:  # only an edit outside interlock stores such a change
+        raise PlanTampered(
+            f"plan {d.get('id')}'s stored changes are not changes interlock makes ({exc!s}): "
+            "its row was edited outside interlock",
+            "run `interlock audit --verify`; the plan cannot be shown, approved or applied",
+        ) from None
     d["status"] = Status(d["status"])
     d["playground"] = bool(d["playground"])
     return Plan(**d)
@@ -645,8 +653,12 @@ class Store:
         seen: set[int] = set()
         cur = await self._db.execute("SELECT * FROM plans ORDER BY id")
         for row in await _all(cur):
-            plan = _row_to_plan(row)
-            seen.add(plan.id)
+            seen.add(int(row["id"]))
+            try:
+                plan = _row_to_plan(row)
+            except PlanTampered as exc:
+                problems.append(exc.message)
+                continue
             problems += await self.projection_problems(plan, view.plans.get(plan.id, ChainPlan(plan.id)))
         for pid, cp in sorted(view.plans.items()):
             if cp.created_hash is not None and pid not in seen:
@@ -672,7 +684,7 @@ class Store:
         plan.updated_at = plan.created_at
         values = []
         for col in PLAN_COLUMNS:
-            v = getattr(plan, col)
+            v = plan.change_dicts() if col == "changes" else getattr(plan, col)
             if col in JSON_COLUMNS:
                 v = json.dumps(v, sort_keys=True, default=str)
             elif isinstance(v, Status):
@@ -923,8 +935,9 @@ class Store:
                 seen |= {(str(data.get("tool", "")), str(a), str(k)) for a, k in data["actions"]}
             elif row["changes"] is not None:  # events written before the actions were chained
                 for c in json.loads(row["changes"]):
-                    if c["action"] != "no-op":
-                        seen.add((str(row["tool"]), c["action"], c.get("kind") or ""))
+                    action = Action(c["action"])
+                    if action is not Action.NOOP:
+                        seen.add((str(row["tool"]), action.value, c.get("kind") or ""))
         self._seen[target] = (last, seen)
         return set(seen)
 
@@ -958,8 +971,8 @@ class Store:
                     "run `interlock audit --verify`; nothing is planned on this target until the store is repaired",
                 )
             for c in plan.changes:
-                if c["action"] == "delete" and c["address"] in wanted:
-                    out[c["address"]] = {"plan_id": plan_id, "at": at, "before": c.get("before")}
+                if c.action is Action.DELETE and c.address in wanted:
+                    out[c.address] = {"plan_id": plan_id, "at": at, "before": c.before}
         return out
 
     async def changes_applied_since(self, target: str, since: float) -> int:

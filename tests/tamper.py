@@ -30,12 +30,15 @@ def plan_row(db: Path | str, plan_id: int) -> Any:
 
 
 def edit_plan(db: Path | str, plan_id: int, rehash: bool = True, **columns: Any) -> str:
-    """Set columns of a plan row (JSON columns given as Python values); re-hash it, and re-bind its
-    approval rows to the new hash, as an attacker who read the code would. Returns the new hash."""
+    """Set columns of a plan row (JSON columns given as Python values, ``changes`` as ``Change``
+    objects); re-hash it, and re-bind its approval rows to the new hash, as an attacker who read the
+    code would. Returns the new hash."""
     plan = plan_row(db, plan_id)
     for k, v in columns.items():
         setattr(plan, k, v)
     new_hash = plan.compute_hash() if rehash else plan.plan_hash
+    if "changes" in columns:
+        columns = {**columns, "changes": plan.change_dicts()}
     sets = {k: (json.dumps(v) if isinstance(v, (dict, list)) else v) for k, v in columns.items()}
     sets["plan_hash"] = new_hash
     assignments = ", ".join(f"{k} = ?" for k in sets)

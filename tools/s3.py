@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from interlock.sandbox.aws import s3_bucket_address, s3_object_address
-from interlock.sandbox.diff import Snapshot, State
+from interlock.sandbox.diff import Action, Change, Snapshot, State
 
 from .spec import Footprint, FootprintTooLarge, Limits, ToolFailure, Toolset, ToolSpec
 
@@ -535,21 +535,21 @@ def public_statements(policy: Any) -> list[int]:
     return out
 
 
-def risks(changes: list[dict[str, Any]]) -> list[tuple[str, str]]:
+def risks(changes: list[Change]) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     for c in changes:
-        if c.get("kind") != "s3.bucket" or c["action"] not in ("create", "update", "replace"):
+        if c.kind != "s3.bucket" or c.action not in (Action.CREATE, Action.UPDATE, Action.REPLACE):
             continue
-        before = (c.get("before") or {}).get("policy")
-        after = (c.get("after") or {}).get("policy")
-        if c["action"] == "update" and before != after:
-            out.append(("access-policy", f"the bucket policy of {c['address']} changes"))
+        before = (c.before or {}).get("policy")
+        after = (c.after or {}).get("policy")
+        if c.action is Action.UPDATE and before != after:
+            out.append(("access-policy", f"the bucket policy of {c.address} changes"))
         public = public_statements(after)
         if public and public != public_statements(before):
             out.append(
                 (
                     "public-access",
-                    f'the bucket policy of {c["address"]} grants access to anyone (Principal "*") in statement(s) '
+                    f'the bucket policy of {c.address} grants access to anyone (Principal "*") in statement(s) '
                     + ", ".join(str(i) for i in public),
                 )
             )

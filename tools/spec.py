@@ -18,7 +18,7 @@ Optional, per toolset (the engine calls them; it knows nothing of S3 or Docker):
 - ``watch(client, footprint) -> () -> list[str]``: called right before a plan is applied; the
   function it returns is called right after and lists the addresses that changed *anywhere* in
   the resources (a container's whole filesystem), so apply flags what the plan did not list;
-- ``risks(changes) -> [(flag, note)]``: risk flags the toolset reads from a diff;
+- ``risks(changes) -> [(flag, note)]``: risk flags the toolset reads from a diff (``Change`` objects);
 - ``listed(args, result) -> (key, addresses)`` on a listing: which list in the result holds the
   items and each item's address, so that items a read of them would be denied are left out;
 - ``widens``: the rehearsal learns the footprint by running the call (a shell command); the
@@ -37,7 +37,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from interlock.sandbox.diff import Snapshot
+from interlock.sandbox.diff import Change, Snapshot
 
 
 class ToolFailure(Exception):
@@ -159,7 +159,7 @@ ExecuteFn = Callable[[Any, Any, Footprint], "dict[str, Any] | None"]
 CloneFn = Callable[[Any, Any, Any, Any, "Limits"], Any]
 CanonicalFn = Callable[[Any, Any], Any]
 WatchFn = Callable[[Any, Footprint], Callable[[], list[str]]]
-RisksFn = Callable[[list[dict[str, Any]]], list[tuple[str, str]]]
+RisksFn = Callable[[list[Change]], list[tuple[str, str]]]
 ListedFn = Callable[[Any, dict[str, Any]], tuple[str, list[str]]]
 
 

@@ -50,6 +50,13 @@ def boto3_session(profile: str | None = None) -> boto3.session.Session:
     return boto3.session.Session(botocore_session=core, profile_name=profile)
 
 
+def make_client(session: boto3.session.Session, service: str, **kw: Any) -> Any:
+    """The one place a boto3 client is made. Its service is a runtime string (a tool's ``service``),
+    which the stubs' per-service overloads cannot pick; code that uses a client for one service
+    annotates it with that service's type (``mypy_boto3_s3.S3Client``), so the calls are checked."""
+    return session.client(service, **kw)  # type: ignore[call-overload]
+
+
 def s3_bucket_address(bucket: str) -> str:
     return f"aws:s3:::{bucket}"
 
@@ -120,7 +127,8 @@ class ClientCache:
         with self._lock:
             key = (service, region)
             if key not in self._clients:
-                self._clients[key] = boto3_session().client(
+                self._clients[key] = make_client(
+                    boto3_session(),
                     service,
                     region_name=region,
                     endpoint_url=self.endpoint_url,
@@ -234,4 +242,4 @@ def production_client(service: str, region: str, profile: str | None, endpoint_u
     session = boto3_session(profile)
     if endpoint_url and session.get_credentials() is None:
         kw.update(EMULATOR_CREDENTIALS)
-    return session.client(service, **kw)
+    return make_client(session, service, **kw)

@@ -4,10 +4,14 @@ object), or over HTTP with a boto3 client on any emulator (a few ms an object)."
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..diff import Snapshot, State
 from .common import parse_s3_address, placeholder_body, placeholder_etag
+
+if TYPE_CHECKING:  # boto3-stubs: the S3 calls below are type-checked
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
 
 
 def _split(snapshot: Snapshot) -> tuple[dict[str, State], dict[str, State]]:
@@ -56,14 +60,14 @@ def seed_moto(backend: Any, snapshot: Snapshot, region: str) -> dict[str, tuple[
     return placeholders
 
 
-def _create_bucket(client: Any, name: str, region: str) -> None:
-    kw: dict[str, Any] = {"Bucket": name}
+def _create_bucket(client: S3Client, name: str, region: str) -> None:
     if region and region != "us-east-1":
-        kw["CreateBucketConfiguration"] = {"LocationConstraint": region}
-    client.create_bucket(**kw)
+        client.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": region})  # type: ignore[typeddict-item]
+    else:
+        client.create_bucket(Bucket=name)
 
 
-def seed_client(client: Any, snapshot: Snapshot, region: str) -> dict[str, tuple[str, State]]:
+def seed_client(client: S3Client, snapshot: Snapshot, region: str) -> dict[str, tuple[str, State]]:
     """The same state, over HTTP, through a boto3 S3 client on the sandbox emulator."""
     placeholders: dict[str, tuple[str, State]] = {}
     made: set[str] = set()
@@ -109,13 +113,13 @@ def seed_client(client: Any, snapshot: Snapshot, region: str) -> dict[str, tuple
     return placeholders
 
 
-def delete_buckets(client: Any, names: set[str]) -> None:
+def delete_buckets(client: S3Client, names: set[str]) -> None:
     """Remove these buckets from the emulator, with every object version and delete marker."""
     existing = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
     for name in sorted(names & existing):
         paginator = client.get_paginator("list_object_versions")
         for page in paginator.paginate(Bucket=name):
-            batch = [
+            batch: list[ObjectIdentifierTypeDef] = [
                 {"Key": v["Key"], "VersionId": v["VersionId"]}
                 for v in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]
             ]

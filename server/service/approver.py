@@ -41,6 +41,7 @@ class NotAnApprover(PlanRefused):
 def plan_to_wire(plan: Plan) -> dict[str, Any]:
     d = dataclasses.asdict(plan)
     d["status"] = plan.status.value
+    d["changes"] = plan.change_dicts()  # the JSON every other reader of a plan sees
     return d
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from docker.types import Ulimit
 
+from interlock.sandbox.diff import Action
 from interlock.sandbox.docker import host_settings
 from interlock.server.errors import PlanRefused, PlanStale, ScopeDenied
 from interlock.server.pipeline import Engine
@@ -124,7 +125,7 @@ async def test_an_allowed_container_named_by_its_id_is_planned_and_applied_under
     web = prod.container("web-byid", DATA)
     p = await plan(gated, "exec_in_container", name=prod.attrs(web)["Id"][:12], command="rm /data/a.txt")
     assert p.args["name"] == web
-    assert [c["address"] for c in p.changes] == [addr(web, "/data/a.txt")]
+    assert [c.address for c in p.changes] == [addr(web, "/data/a.txt")]
     await approve(gated, p)
     done = await gated.apply(p.id, "alice")
     assert done.status is Status.APPLIED, done.outcome
@@ -236,7 +237,7 @@ async def test_a_command_that_reads_the_pids_limit_behaves_in_the_rehearsal_as_i
 
     p = await plan(docker_engine, "exec_in_container", name=web, command=command)
 
-    assert [(c["address"], c["action"]) for c in p.changes] == [(addr(web, "/data/a.txt"), "delete")]
+    assert [(c.address, c.action) for c in p.changes] == [(addr(web, "/data/a.txt"), Action.DELETE)]
 
 
 async def test_the_clone_shows_the_production_containers_limits_and_settings(
@@ -362,7 +363,7 @@ async def test_a_command_that_does_more_in_production_than_in_the_rehearsal_make
     # the one thing a clone cannot share with production is its container ID
     command = f"rm /data/a.txt; busybox grep -q {prod_id} /proc/self/cgroup /proc/self/mountinfo && rm /bin/wc; true"
     p = await plan(docker_engine, "exec_in_container", name=web, command=command)
-    assert [c["address"] for c in p.changes] == [addr(web, "/data/a.txt")], "the rehearsal saw only this"
+    assert [c.address for c in p.changes] == [addr(web, "/data/a.txt")], "the rehearsal saw only this"
     await approve(docker_engine, p)
 
     done = await docker_engine.apply(p.id, "alice")

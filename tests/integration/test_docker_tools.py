@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from interlock.sandbox.diff import Action, Change
 from interlock.sandbox.docker import (
     CREATED_LABEL,
     OWNER_LABEL,
@@ -43,8 +44,8 @@ async def plan(engine: Engine, tool: str, **args: Any) -> Any:
     return await engine.plan(spec, spec.args(**args), f"test: {tool}", None)
 
 
-def by_address(p: Any) -> dict[str, dict[str, Any]]:
-    return {c["address"]: c for c in p.changes}
+def by_address(p: Any) -> dict[str, Change]:
+    return {c.address: c for c in p.changes}
 
 
 def addr(name: str, path: str = "") -> str:
@@ -63,7 +64,7 @@ async def test_rm_rf_lists_every_deleted_file_and_production_is_intact_until_app
     p = await plan(docker_engine, "exec_in_container", name=web_rm, command="rm -rf /data/*")
 
     changes = by_address(p)
-    deleted = {a for a, c in changes.items() if c["action"] == "delete"}
+    deleted = {a for a, c in changes.items() if c.action is Action.DELETE}
     assert deleted == {
         addr(web_rm, "/data/a.txt"),
         addr(web_rm, "/data/b.txt"),
@@ -72,8 +73,8 @@ async def test_rm_rf_lists_every_deleted_file_and_production_is_intact_until_app
         addr(web_rm, "/data/sub/deeper"),
         addr(web_rm, "/data/sub/deeper/d.bin"),
     }
-    assert all(c["action"] == "delete" for c in p.changes), p.changes
-    assert changes[addr(web_rm, "/data/a.txt")]["before"]["size"] == 6
+    assert all(c.action is Action.DELETE for c in p.changes), p.changes
+    assert changes[addr(web_rm, "/data/a.txt")].before["size"] == 6
     assert p.summary == {"create": 0, "update": 0, "delete": 6, "replace": 0}
     assert p.status is Status.PENDING
     assert p.rehearsal["output"]["exit_code"] == 0
@@ -129,8 +130,8 @@ async def test_a_modified_text_file_shows_a_unified_diff_with_exit_code_and_outp
         command="sed -i s/mode=old/mode=new/ /etc/app.conf && echo edited && echo warn >&2",
     )
     change = by_address(p)[addr(web_sed, "/etc/app.conf")]
-    assert change["action"] == "update"
-    assert "-mode=old" in change["text_diff"] and "+mode=new" in change["text_diff"]
+    assert change.action is Action.UPDATE
+    assert "-mode=old" in change.text_diff and "+mode=new" in change.text_diff
     out = p.rehearsal["output"]
     assert (out["exit_code"], out["stdout"], out["stderr"]) == (0, "edited\n", "warn\n")
     assert set(by_address(p)) == {addr(web_sed, "/etc/app.conf")}, "only the edited file changes"
@@ -149,7 +150,7 @@ async def test_a_failing_command_still_plans_its_partial_changes_and_says_it_fai
     p = await plan(docker_engine, "exec_in_container", name=web_fail, command="rm /data/a.txt; exit 3")
     assert p.rehearsal["output"]["exit_code"] == 3
     assert "command-failed" in p.risk
-    assert [c["address"] for c in p.changes] == [addr(web_fail, "/data/a.txt")]
+    assert [c.address for c in p.changes] == [addr(web_fail, "/data/a.txt")]
 
 
 async def test_a_command_that_does_not_finish_in_time_makes_no_plan_and_leaves_nothing_behind(
@@ -208,8 +209,8 @@ async def test_exec_sees_volume_content_through_a_copy_and_flags_lower_fidelity(
     notes = " ".join(p.rehearsal["notes"])
     assert "/vol" in notes and "/bind" in notes and "tmpfs /scratch" in notes
     changes = by_address(p)
-    assert changes[addr(web_vol, "/vol/v.txt")]["action"] == "delete"
-    assert changes[addr(web_vol, "/bind/host.txt")]["action"] == "update"
+    assert changes[addr(web_vol, "/vol/v.txt")].action is Action.DELETE
+    assert changes[addr(web_vol, "/bind/host.txt")].action is Action.UPDATE
     assert addr(web_vol, "/vol/w.txt") not in changes
     # the rehearsal wrote into its copy, never into the host path or the volume
     assert (host_dir / "host.txt").read_text() == "on the host\n"
@@ -237,14 +238,14 @@ async def test_write_container_file_plans_a_diff_and_applies_it(
         content="mode=new\nport=80\n",
     )
     change = by_address(p)[addr(web_write, "/etc/app.conf")]
-    assert change["action"] == "update"
-    assert "+mode=new" in change["text_diff"]
+    assert change.action is Action.UPDATE
+    assert "+mode=new" in change.text_diff
     assert prod.files(web_write, "/etc/app.conf") == {"/etc/app.conf": b"mode=old\nport=80\n"}
 
     created = await plan(
         docker_engine, "write_container_file", name=web_write, path="/data/new.txt", content="n\n"
     )
-    assert by_address(created)[addr(web_write, "/data/new.txt")]["action"] == "create"
+    assert by_address(created)[addr(web_write, "/data/new.txt")].action is Action.CREATE
 
     await approve(docker_engine, p)
     assert (await docker_engine.apply(p.id, "alice")).status is Status.APPLIED
@@ -272,9 +273,9 @@ async def test_recreate_container_is_a_replace_and_shows_the_env_diff(
 
     assert SPECS["recreate_container"].destructive
     [change] = p.changes
-    assert change["address"] == addr(web_env) and change["action"] == "replace"
-    assert change["before"]["env"]["MODE"] == "blue" and change["after"]["env"]["MODE"] == "green"
-    assert "KEEP" in change["before"]["env"] and "KEEP" not in change["after"]["env"]
+    assert change.address == addr(web_env) and change.action is Action.REPLACE
+    assert change.before["env"]["MODE"] == "blue" and change.after["env"]["MODE"] == "green"
+    assert "KEEP" in change.before["env"] and "KEEP" not in change.after["env"]
     assert "s3cret" not in str(p.changes), "secret-looking values are never shown"
     assert {"destructive", "replace", "container-filesystem-lost"} <= set(p.risk)
     assert any("/data" in n for n in p.rehearsal["notes"]), "the approver is told what is lost"
@@ -305,7 +306,7 @@ async def test_remove_container_is_destructive_and_confirmed_by_the_container_na
 
     p = await plan(docker_engine, "remove_container", name=web_rmc, force=True)
     [change] = p.changes
-    assert change["action"] == "delete" and change["after"] is None
+    assert change.action is Action.DELETE and change.after is None
     assert "destructive" in p.risk
     assert p.confirm_word() == web_rmc
     assert prod.attrs(web_rmc) is not None
@@ -322,14 +323,14 @@ async def test_stop_start_and_restart_are_rehearsed_and_verified(
 
     stop = await plan(docker_engine, "stop_container", name=web_life, timeout_seconds=2)
     [change] = stop.changes
-    assert (change["before"]["status"], change["after"]["status"]) == ("running", "exited")
+    assert (change.before["status"], change.after["status"]) == ("running", "exited")
     await approve(docker_engine, stop)
     assert (await docker_engine.apply(stop.id, "alice")).status is Status.APPLIED
     assert prod.attrs(web_life)["State"]["Status"] == "exited"
 
     start = await plan(docker_engine, "start_container", name=web_life)
     [change] = start.changes
-    assert (change["before"]["status"], change["after"]["status"]) == ("exited", "running")
+    assert (change.before["status"], change.after["status"]) == ("exited", "running")
     await approve(docker_engine, start)
     assert (await docker_engine.apply(start.id, "alice")).status is Status.APPLIED
     assert prod.attrs(web_life)["State"]["Status"] == "running"
@@ -360,8 +361,8 @@ async def test_run_container_creates_a_new_container_as_rehearsed(
         network="none",
     )
     [change] = p.changes
-    assert change["action"] == "create"
-    after = change["after"]
+    assert change.action is Action.CREATE
+    after = change.after
     assert (after["status"], after["env"]["MODE"], after["labels"]["team"]) == ("running", "new", "web")
     assert after["ports"] == {"80/tcp": ["18080"]}
     assert prod.attrs(web_new) is None
@@ -461,10 +462,10 @@ async def test_recreate_keeps_volumes_ports_and_restart_policy(
 
     p = await plan(docker_engine, "recreate_container", name=web, env={"MODE": "green"})
     [change] = p.changes
-    assert change["action"] == "replace"
-    assert change["after"]["mounts"] == change["before"]["mounts"]
-    assert change["after"]["ports"] == {"80/tcp": ["18081"]}
-    assert change["after"]["restart_policy"] == "on-failure:2"
+    assert change.action is Action.REPLACE
+    assert change.after["mounts"] == change.before["mounts"]
+    assert change.after["ports"] == {"80/tcp": ["18081"]}
+    assert change.after["restart_policy"] == "on-failure:2"
     assert "lower-fidelity" in p.risk
 
     await approve(docker_engine, p)

@@ -116,7 +116,7 @@ async def test_apply_holds_the_scope_on_arguments_footprint_and_changes_edited_t
     p = await plan(e, "put_s3_object", bucket=names["site"], key="index.html", body="pwned")
     await approve(store, p, "alice")
     secret = names["secret"]
-    changes = [dict(c, address=f"aws:s3:::{secret}/keys.txt") for c in p.changes]
+    changes = [dataclasses.replace(c, address=f"aws:s3:::{secret}/keys.txt") for c in p.changes]
     edit_plan(
         db,
         p.id,
@@ -181,7 +181,7 @@ async def test_apply_deletes_only_the_objects_the_plan_listed(
 ) -> None:
     e = engine(config(production, names), store, sandbox)
     p = await plan(e, "delete_s3_objects", bucket=names["logs"], prefix="tmp/")
-    assert {c["address"].rsplit("/", 1)[-1] for c in p.changes} == {"1", "2", "3"}
+    assert {c.address.rsplit("/", 1)[-1] for c in p.changes} == {"1", "2", "3"}
     await approve(store, p, "alice")
     # An object appears under the prefix right after apply's stale check, before the delete runs.
     race_after_stale_check(

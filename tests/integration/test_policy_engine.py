@@ -14,6 +14,7 @@ import anyio
 import pytest
 
 from interlock.sandbox.aws import MotoSandbox
+from interlock.sandbox.diff import Action
 from interlock.server import scopes
 from interlock.server.config import Config, parse_config
 from interlock.server.errors import Frozen, NotApproved, PlanStateError, ScopeDenied
@@ -234,7 +235,7 @@ async def test_novel_actions_are_flagged_until_applied(
     second = await plan(e, "put_s3_object", bucket=bucket, key="b.txt", body="b")
     assert "novel" not in second.risk and second.confirm_word() == str(second.id)
     update = await plan(e, "put_s3_object", bucket=bucket, key="a.txt", body="changed")
-    assert update.changes[0]["action"] == "update" and "novel" in update.risk
+    assert update.changes[0].action is Action.UPDATE and "novel" in update.risk
 
 
 async def test_delete_then_create_across_plans_is_a_replace(
@@ -246,9 +247,9 @@ async def test_delete_then_create_across_plans_is_a_replace(
     assert (await e.apply(deleted.id, "bob")).status is Status.APPLIED
     recreate = await plan(e, "put_s3_object", bucket=bucket, key="index.html", body="<h1>new</h1>")
     (change,) = recreate.changes
-    assert change["action"] == "replace"
-    assert change["before"]["sha256"] == deleted.changes[0]["before"]["sha256"]
-    assert f"deleted by plan {deleted.id}" in change["note"]
+    assert change.action is Action.REPLACE
+    assert change.before["sha256"] == deleted.changes[0].before["sha256"]
+    assert f"deleted by plan {deleted.id}" in change.note
     assert {"replace", "destructive"} <= set(recreate.risk)
     assert recreate.required_approvals == 2  # escalated: a delete on production needs two
     assert recreate.summary["replace"] == 1
@@ -256,7 +257,7 @@ async def test_delete_then_create_across_plans_is_a_replace(
     # Outside the window it is a plain create again.
     e2 = engine(config(production, "[targets.prod.scopes]\nreplace_window_seconds = 0\n"), store, sandbox)
     plain = await plan(e2, "put_s3_object", bucket=bucket, key="index.html", body="<h1>new</h1>")
-    assert plain.changes[0]["action"] == "create" and plain.required_approvals == 1
+    assert plain.changes[0].action is Action.CREATE and plain.required_approvals == 1
 
 
 # ---------------------------------------------------------------- apply under a new config, kill switch

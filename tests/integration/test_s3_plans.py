@@ -16,6 +16,7 @@ import aiosqlite
 import anyio
 import pytest
 
+from interlock.sandbox.diff import Action
 from interlock.server.errors import NotApproved, PlanRefused, PlanStale, PlanStateError, PlanTampered
 from interlock.server.pipeline import Engine
 from interlock.server.plans import Plan, Status
@@ -189,7 +190,7 @@ async def test_write_tool_plans_without_touching_production_and_applies_exactly_
         strip = lambda s: None if s is None else {k: v for k, v in s.items() if k != "last_modified"}  # noqa: E731
         assert strip(got) == strip(exp), addr
     # Nothing outside the footprint changed.
-    touched = {c["address"] for c in plan.changes}
+    touched = {c.address for c in plan.changes}
     for bucket, (_state, objects) in before.items():
         for key, value in objects.items():
             addr = f"aws:s3:::{bucket}/{key}"
@@ -205,9 +206,9 @@ async def test_plan_shows_a_unified_diff_for_small_text_objects(
         engine, "put_s3_object", {"bucket": "site", "key": "index.html", "body": "<h1>new</h1>\n"}
     )
     (change,) = plan.changes
-    assert "-content of index.html" in change["text_diff"]
-    assert "+<h1>new</h1>" in change["text_diff"]
-    assert change["before"]["sha256"] != change["after"]["sha256"]
+    assert "-content of index.html" in change.text_diff
+    assert "+<h1>new</h1>" in change.text_diff
+    assert change.before["sha256"] != change.after["sha256"]
 
 
 async def test_apply_is_refused_before_approval(engine: Engine, production: Production) -> None:
@@ -398,9 +399,9 @@ async def test_recreate_is_a_replace_of_the_bucket_and_a_delete_of_every_object(
 ) -> None:
     seed(production)
     plan = await make_plan(engine, "recreate_s3_bucket", {"bucket": "site"})
-    actions = {c["address"]: c["action"] for c in plan.changes}
-    assert actions["aws:s3:::site"] == "replace"
-    assert sum(a == "delete" for a in actions.values()) == 4
+    actions = {c.address: c.action for c in plan.changes}
+    assert actions["aws:s3:::site"] is Action.REPLACE
+    assert sum(a is Action.DELETE for a in actions.values()) == 4
     assert "destructive" in plan.risk and "replace" in plan.risk
     assert plan.confirm_word() == "site"
 

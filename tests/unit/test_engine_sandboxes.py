@@ -10,7 +10,7 @@ import pytest
 from pydantic import BaseModel, Field
 
 from interlock.sandbox.base import CallRefused, CannotRehearse, Rehearsal, SandboxError
-from interlock.sandbox.diff import Snapshot
+from interlock.sandbox.diff import Action, Snapshot
 from interlock.sandbox.memory import MemorySandbox
 from interlock.server.config import parse_config
 from interlock.server.errors import PlanRefused, SandboxUnavailable
@@ -80,7 +80,7 @@ async def test_a_plan_is_rehearsed_by_the_targets_sandbox_which_starts_once_and_
         assert sandbox.started == 1 and len(sandbox.calls) == 2
         call = sandbox.calls[0]
         assert call.tool == SPEC.name and call.args == Args(bucket="memo") and ADDRESS in call.addresses
-        assert [c["action"] for c in plan.changes] == ["create"]
+        assert [c.action for c in plan.changes] == [Action.CREATE]
         assert plan.rehearsal["sandbox"] == {"kind": "memory", "emulator": "memo", "version": "test"}
         await engine.stop_sandboxes()
         assert sandbox.stopped == 1

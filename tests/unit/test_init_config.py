@@ -75,12 +75,12 @@ def test_init_denies_every_delete_unless_allow_delete_names_where_and_then_needs
     assert policy.resource_decision(name, t, "delete", "aws:s3:::app-logs/archive/2025.log").allowed
     assert not policy.resource_decision(name, t, "delete", "aws:s3:::app-logs/archive").allowed
     assert not policy.resource_decision(name, t, "delete", "aws:s3:::static-site/index.html").allowed
-    n, _ = policy.change_approvals(cfg, name, t, "delete", "aws:s3:::app-logs/archive/2025.log", [])
-    assert n == 2
-    n, _ = policy.change_approvals(cfg, name, t, "create", "aws:s3:::static-site/new.html", ["novel"])
-    assert n == 2
-    n, _ = policy.change_approvals(cfg, name, t, "update", "aws:s3:::static-site/index.html", [])
-    assert n == 1
+    need = policy.change_approvals(cfg, name, t, "delete", "aws:s3:::app-logs/archive/2025.log", [])
+    assert need.approvers == 2
+    need = policy.change_approvals(cfg, name, t, "create", "aws:s3:::static-site/new.html", ["novel"])
+    assert need.approvers == 2
+    need = policy.change_approvals(cfg, name, t, "update", "aws:s3:::static-site/index.html", [])
+    assert need.approvers == 1
     assert scopes.lint(cfg, None)[0] == []
 
 

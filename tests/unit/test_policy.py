@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, Field, ValidationError
 
+from interlock.sandbox.diff import Action
 from interlock.server import policy, scopes
 from interlock.server.config import Config, parse_config
 from interlock.server.errors import Frozen, ScopeDenied
@@ -402,6 +403,24 @@ def test_the_two_person_rule_is_explained_on_production() -> None:
     assert any(n.startswith("two-person rule") for n in d.notes)
 
 
+def test_the_default_two_person_rule_is_marked_by_a_field_not_by_its_rule_text() -> None:
+    config = cfg()
+    need = policy.change_approvals(config, "prod", config.targets["prod"], "delete", "aws:s3:::b/k", [])
+    assert (need.approvers, need.two_person) == (2, True)
+    need = policy.change_approvals(config, "prod", config.targets["prod"], "create", "aws:s3:::b/k", [])
+    assert (need.approvers, need.two_person) == (1, False)
+
+
+def test_a_configured_rule_for_deletes_is_not_explained_as_the_two_person_default() -> None:
+    config = cfg(
+        '[[targets.prod.scopes.resources.allow]]\nactions = ["delete"]\npatterns = ["*"]\n'
+        '[[targets.prod.scopes.approvals]]\nactions = ["delete"]\npatterns = ["*"]\napprovers = 3'
+    )
+    d = evaluate(config, [("delete", "aws:s3:::b/k")], tool="delete_s3_objects")
+    assert d.required_approvals == 3 and d.approval_rule == "targets.prod.scopes.approvals[0]"
+    assert not any(n.startswith("two-person rule") for n in d.notes)
+
+
 APPROVALS = """
 [approvals]
 required = 1
@@ -579,11 +598,11 @@ def test_a_create_of_what_was_deleted_recently_is_a_replace() -> None:
         deleted={"aws:s3:::b/k": {"plan_id": 3, "at": time.time() - 60, "before": before}},
     )
     d = evaluate(config, [("create", "aws:s3:::b/k"), ("create", "aws:s3:::b/other")], history)
-    by_addr = {c["address"]: c for c in d.changes}
-    assert by_addr["aws:s3:::b/k"]["action"] == "replace"
-    assert by_addr["aws:s3:::b/k"]["before"] == before
-    assert "deleted by plan 3" in by_addr["aws:s3:::b/k"]["note"]
-    assert by_addr["aws:s3:::b/other"]["action"] == "create"
+    by_addr = {c.address: c for c in d.changes}
+    assert by_addr["aws:s3:::b/k"].action is Action.REPLACE
+    assert by_addr["aws:s3:::b/k"].before == before
+    assert "deleted by plan 3" in by_addr["aws:s3:::b/k"].note
+    assert by_addr["aws:s3:::b/other"].action is Action.CREATE
     assert {"replace", "destructive"} <= set(d.risk)
     assert d.required_approvals == 2  # escalated: a replace counts as delete + create on production
     assert any("treats this as a replace" in n for n in d.notes)

@@ -28,7 +28,7 @@ def make_plan(changes: list[Change] | None = None, **overrides: Any) -> Plan:
         "footprint": {"buckets": ["site"]},
         "baseline_fingerprint": "0" * 64,
         "baseline": {},
-        "changes": [c.to_dict() for c in changes or []],
+        "changes": list(changes or []),
         "risk": [],
         "required_approvals": 1,
         "expires_at": time.time() + 3600,

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from pathlib import Path
 
 import pytest
 
+from interlock.sandbox.diff import Action, Change
+from interlock.server.errors import PlanTampered
 from interlock.server.plans import Plan, Status
 from interlock.server.store import MIGRATIONS, Store
 
@@ -123,6 +126,33 @@ async def test_a_plan_edit_changes_its_hash(store: Store) -> None:
         db.execute("UPDATE plans SET required_approvals = 1 WHERE id = ?", (plan.id,))
     got = await store.get_plan(plan.id)
     assert got.compute_hash() != got.plan_hash
+
+
+async def test_the_changes_column_holds_the_changes_json_and_reads_back_as_change_objects(
+    store: Store,
+) -> None:
+    plan = await store.create_plan(a_plan(), "agent")
+    with sqlite3.connect(store.path) as db:
+        (column,) = db.execute("SELECT changes FROM plans WHERE id = ?", (plan.id,)).fetchone()
+    assert json.loads(column) == [c.to_dict() for c in plan.changes]
+    got = await store.get_plan(plan.id)
+    assert got.changes == [Change("aws:s3:::b/k", Action.CREATE, None, {"size": 1}, kind="s3.object")]
+    # the SQL that reads the column with json_each sees the same shape
+    planned = await store.changes_planned_since(0)
+    assert planned == [("prod", "put_s3_object", "create", "aws:s3:::b/k")]
+
+
+async def test_a_change_edited_into_a_shape_interlock_never_makes_is_tampering(store: Store) -> None:
+    plan = await store.create_plan(a_plan(), "agent")
+    bad = [{"address": "aws:s3:::b/k", "action": "create", "kind": "s3.object", "before": {}, "after": {}}]
+    with sqlite3.connect(store.path) as db:
+        db.execute("UPDATE plans SET changes = ? WHERE id = ?", (json.dumps(bad), plan.id))
+    with pytest.raises(
+        PlanTampered, match=f"plan {plan.id}'s stored changes are not changes interlock makes"
+    ):
+        await store.get_plan(plan.id)
+    ok, problems, _ = await store.verify_store()
+    assert not ok and any("edited outside interlock" in p for p in problems)
 
 
 async def test_unknown_plan_is_a_clear_not_found(store: Store) -> None:

@@ -14,12 +14,17 @@ import hashlib
 import json
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from interlock.sandbox.aws import s3_bucket_address, s3_object_address
+
+if TYPE_CHECKING:  # boto3-stubs: every S3 call below is type-checked
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef, ObjectTypeDef
+
 from interlock.sandbox.diff import Action, Change, Snapshot, State
 
 from .spec import Footprint, FootprintTooLarge, Limits, ToolFailure, Toolset, ToolSpec
@@ -51,7 +56,7 @@ MISSING = {"NoSuchBucket", "NoSuchKey", "404", "NotFound", "NoSuchBucketPolicy",
 # ---------------------------------------------------------------- snapshots
 
 
-def bucket_state(client: Any, bucket: str) -> State | None:
+def bucket_state(client: S3Client, bucket: str) -> State | None:
     try:
         loc = client.get_bucket_location(Bucket=bucket).get("LocationConstraint") or "us-east-1"
     except ClientError as exc:
@@ -80,7 +85,7 @@ def bucket_state(client: Any, bucket: str) -> State | None:
     }
 
 
-def _iter_listing(client: Any, bucket: str, prefix: str) -> Iterator[dict[str, Any]]:
+def _iter_listing(client: S3Client, bucket: str, prefix: str) -> Iterator[ObjectTypeDef]:
     token = None
     while True:
         kw: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "MaxKeys": 1000}
@@ -97,7 +102,7 @@ def _listing_state(key: str, size: int, etag: str, last_modified: Any) -> State:
     return {"key": key, "size": size, "etag": etag, "last_modified": str(last_modified), "detail": "listing"}
 
 
-def _full_state(client: Any, bucket: str, key: str, limits: Limits) -> tuple[State | None, bytes | None]:
+def _full_state(client: S3Client, bucket: str, key: str, limits: Limits) -> tuple[State | None, bytes | None]:
     # One GetObject carries what HeadObject would (size, ETag, type, metadata) and TagCount, so
     # tags are read only when there are some: 1 request for most objects instead of 3.
     try:
@@ -126,7 +131,7 @@ def _full_state(client: Any, bucket: str, key: str, limits: Limits) -> tuple[Sta
     return state, body
 
 
-def snapshot(client: Any, fp: Footprint, limits: Limits) -> Snapshot:
+def snapshot(client: S3Client, fp: Footprint, limits: Limits) -> Snapshot:
     states: dict[str, State | None] = {}
     blobs: dict[str, bytes] = {}
     for bucket in fp.buckets:
@@ -150,7 +155,7 @@ def snapshot(client: Any, fp: Footprint, limits: Limits) -> Snapshot:
             parents[bucket] = None
     context = {"buckets": parents}
 
-    listed: dict[str, tuple[str, str, dict[str, Any]]] = {}
+    listed: dict[str, tuple[str, str, ObjectTypeDef]] = {}
     for bucket, prefix in fp.prefixes:
         if parents.get(bucket) is None:
             continue  # the bucket is absent: nothing under it
@@ -313,12 +318,12 @@ class PutVersioning(BaseModel):
 # ---------------------------------------------------------------- reads
 
 
-def read_list_buckets(client: Any, args: ListBuckets, limits: Limits) -> dict[str, Any]:
+def read_list_buckets(client: S3Client, args: ListBuckets, limits: Limits) -> dict[str, Any]:
     buckets = client.list_buckets().get("Buckets", [])
     return {"buckets": [{"name": b["Name"], "created": str(b.get("CreationDate"))} for b in buckets]}
 
 
-def read_list_objects(client: Any, args: ListObjects, limits: Limits) -> dict[str, Any]:
+def read_list_objects(client: S3Client, args: ListObjects, limits: Limits) -> dict[str, Any]:
     kw: dict[str, Any] = {"Bucket": args.bucket, "Prefix": args.prefix, "MaxKeys": args.max_keys}
     if args.continuation_token:
         kw["ContinuationToken"] = args.continuation_token
@@ -338,7 +343,7 @@ def read_list_objects(client: Any, args: ListObjects, limits: Limits) -> dict[st
 TEXT_TYPES = ("text/", "application/json", "application/xml", "application/yaml", "application/x-yaml")
 
 
-def read_get_object(client: Any, args: GetObject, limits: Limits) -> dict[str, Any]:
+def read_get_object(client: S3Client, args: GetObject, limits: Limits) -> dict[str, Any]:
     head = client.head_object(Bucket=args.bucket, Key=args.key)
     size = int(head.get("ContentLength", 0))
     ctype = head.get("ContentType", "")
@@ -369,7 +374,7 @@ def read_get_object(client: Any, args: GetObject, limits: Limits) -> dict[str, A
     return out
 
 
-def read_bucket_policy(client: Any, args: BucketOnly, limits: Limits) -> dict[str, Any]:
+def read_bucket_policy(client: S3Client, args: BucketOnly, limits: Limits) -> dict[str, Any]:
     try:
         policy = json.loads(client.get_bucket_policy(Bucket=args.bucket)["Policy"])
     except ClientError as exc:
@@ -382,25 +387,25 @@ def read_bucket_policy(client: Any, args: BucketOnly, limits: Limits) -> dict[st
 # ---------------------------------------------------------------- writes
 
 
-def _require_bucket(client: Any, bucket: str) -> None:
+def _require_bucket(client: S3Client, bucket: str) -> None:
     client.head_bucket(Bucket=bucket)
 
 
-def exec_put_object(client: Any, a: PutObject, resolved: Footprint) -> dict[str, Any]:
+def exec_put_object(client: S3Client, a: PutObject, resolved: Footprint) -> dict[str, Any]:
     client.put_object(
         Bucket=a.bucket, Key=a.key, Body=a.body.encode(), ContentType=a.content_type, Metadata=a.metadata
     )
     return {}
 
 
-def exec_copy_object(client: Any, a: CopyObject, resolved: Footprint) -> dict[str, Any]:
+def exec_copy_object(client: S3Client, a: CopyObject, resolved: Footprint) -> dict[str, Any]:
     client.copy_object(
         Bucket=a.bucket, Key=a.key, CopySource={"Bucket": a.source_bucket, "Key": a.source_key}
     )
     return {}
 
 
-def _delete_keys(client: Any, bucket: str, keys: list[str]) -> list[str]:
+def _delete_keys(client: S3Client, bucket: str, keys: list[str]) -> list[str]:
     errors: list[str] = []
     for i in range(0, len(keys), 1000):
         batch = keys[i : i + 1000]
@@ -427,14 +432,14 @@ def _planned_keys(resolved: Footprint, bucket: str) -> list[str]:
     return list(dict.fromkeys(k for b, k in resolved.keys if b == bucket))
 
 
-def exec_delete_objects(client: Any, a: DeleteObjects, resolved: Footprint) -> dict[str, Any]:
+def exec_delete_objects(client: S3Client, a: DeleteObjects, resolved: Footprint) -> dict[str, Any]:
     _require_bucket(client, a.bucket)
     keys = _planned_keys(resolved, a.bucket)
     _delete_keys(client, a.bucket, keys)
     return {"deleted": len(keys)}
 
 
-def exec_create_bucket(client: Any, a: CreateBucket, resolved: Footprint) -> dict[str, Any]:
+def exec_create_bucket(client: S3Client, a: CreateBucket, resolved: Footprint) -> dict[str, Any]:
     kw: dict[str, Any] = {"Bucket": a.bucket}
     if a.region != "us-east-1":
         kw["CreateBucketConfiguration"] = {"LocationConstraint": a.region}
@@ -442,7 +447,7 @@ def exec_create_bucket(client: Any, a: CreateBucket, resolved: Footprint) -> dic
     return {}
 
 
-def _empty_bucket(client: Any, bucket: str, keys: list[str]) -> int:
+def _empty_bucket(client: S3Client, bucket: str, keys: list[str]) -> int:
     """Delete exactly ``keys`` (every version of them, in a versioned bucket). An object the plan
     does not list stays, and the bucket delete that follows then fails: nothing unplanned is lost."""
     versioned = client.get_bucket_versioning(Bucket=bucket).get("Status") in ("Enabled", "Suspended")
@@ -450,7 +455,7 @@ def _empty_bucket(client: Any, bucket: str, keys: list[str]) -> int:
         _delete_keys(client, bucket, keys)
         return len(keys)
     wanted = set(keys)
-    items = []
+    items: list[ObjectIdentifierTypeDef] = []
     paginator = client.get_paginator("list_object_versions")
     for page in paginator.paginate(Bucket=bucket):
         items += [
@@ -463,7 +468,7 @@ def _empty_bucket(client: Any, bucket: str, keys: list[str]) -> int:
     return len(items)
 
 
-def _delete_bucket(client: Any, bucket: str) -> None:
+def _delete_bucket(client: S3Client, bucket: str) -> None:
     # Deleting a bucket deletes its tags on AWS; some emulators keep them keyed by name, which
     # would make a recreated bucket inherit them. Delete them explicitly so both agree.
     client.head_bucket(Bucket=bucket)
@@ -471,13 +476,13 @@ def _delete_bucket(client: Any, bucket: str) -> None:
     client.delete_bucket(Bucket=bucket)
 
 
-def exec_delete_bucket(client: Any, a: DeleteBucket, resolved: Footprint) -> dict[str, Any]:
+def exec_delete_bucket(client: S3Client, a: DeleteBucket, resolved: Footprint) -> dict[str, Any]:
     emptied = _empty_bucket(client, a.bucket, _planned_keys(resolved, a.bucket)) if a.force else 0
     _delete_bucket(client, a.bucket)
     return {"emptied": emptied}
 
 
-def exec_recreate_bucket(client: Any, a: BucketOnly, resolved: Footprint) -> dict[str, Any]:
+def exec_recreate_bucket(client: S3Client, a: BucketOnly, resolved: Footprint) -> dict[str, Any]:
     region = client.get_bucket_location(Bucket=a.bucket).get("LocationConstraint") or "us-east-1"
     emptied = _empty_bucket(client, a.bucket, _planned_keys(resolved, a.bucket))
     _delete_bucket(client, a.bucket)
@@ -485,12 +490,12 @@ def exec_recreate_bucket(client: Any, a: BucketOnly, resolved: Footprint) -> dic
     return {"emptied": emptied}
 
 
-def exec_put_policy(client: Any, a: PutPolicy, resolved: Footprint) -> dict[str, Any]:
+def exec_put_policy(client: S3Client, a: PutPolicy, resolved: Footprint) -> dict[str, Any]:
     client.put_bucket_policy(Bucket=a.bucket, Policy=a.policy)
     return {}
 
 
-def exec_put_tagging(client: Any, a: PutTagging, resolved: Footprint) -> dict[str, Any]:
+def exec_put_tagging(client: S3Client, a: PutTagging, resolved: Footprint) -> dict[str, Any]:
     if a.tags:
         client.put_bucket_tagging(
             Bucket=a.bucket, Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in a.tags.items()]}
@@ -500,7 +505,7 @@ def exec_put_tagging(client: Any, a: PutTagging, resolved: Footprint) -> dict[st
     return {}
 
 
-def exec_put_versioning(client: Any, a: PutVersioning, resolved: Footprint) -> dict[str, Any]:
+def exec_put_versioning(client: S3Client, a: PutVersioning, resolved: Footprint) -> dict[str, Any]:
     client.put_bucket_versioning(Bucket=a.bucket, VersioningConfiguration={"Status": a.status})
     return {}
 

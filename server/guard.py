@@ -90,10 +90,10 @@ _AWS_VALUE_OPTS = {
 }
 _DOCKER_VALUE_OPTS = {"-H", "--host", "-c", "--context", "--config", "-l", "--log-level", "--tlscacert"}
 
-# What to use instead (tool names are checked against the registry by tests/unit/test_guard.py).
+# What to use instead (tool names are checked against the registry by tests/unit/server/test_guard.py).
 # Which interlock tool stands for a CLI command. This lives here rather than on the toolsets (STYLE.md
 # §16) on purpose: the hook runs before every shell command an agent makes, and importing the
-# toolsets loads botocore and docker-py (~0.4 s). tests/unit/test_guard.py checks every name here
+# toolsets loads botocore and docker-py (~0.4 s). tests/unit/server/test_guard.py checks every name here
 # against the registry, so a renamed tool fails the suite.
 _AWS_TOOLS: dict[tuple[str, str], tuple[str, ...]] = {
     ("s3", "rm"): ("delete_s3_objects",),

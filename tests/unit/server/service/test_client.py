@@ -88,7 +88,7 @@ def env(tmp_path: Path) -> Iterator[dict[str, str]]:
         "PATH": os.environ.get("PATH", ""),
         "HOME": str(tmp_path),
         "INTERLOCK_SOCKET": str(tmp_path / "approver.sock"),
-        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+        "PYTHONPATH": str(Path(__file__).resolve().parents[4]),
         "TERM": "dumb",
     }
 

@@ -13,7 +13,7 @@ from interlock.server import guard
 from interlock.server.guard import check, run_hook
 from interlock.tools import ALL_SPECS
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def claude(command: str) -> str:

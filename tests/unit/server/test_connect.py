@@ -22,7 +22,7 @@ from interlock.server.connect import (
     toml_str,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 TARGET = '[targets.prod]\nkind = "aws"\nregion = "eu-west-1"\nendpoint_url = "http://127.0.0.1:1"\n'
 JSON_FILES = {
     "claude-code": ".mcp.json",

@@ -10,7 +10,7 @@ from interlock.server.cli import main
 from interlock.server.config import load_config, parse_config
 from interlock.server.errors import ConfigError
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
+CONFIG_DIR = Path(__file__).resolve().parents[3] / "config"
 TARGET = '[targets.prod]\nkind = "aws"\n'
 
 

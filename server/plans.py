@@ -105,13 +105,18 @@ class Plan:
         return str(self.id)
 
     def resource_name(self) -> str:
-        fp = self.footprint
-        for key in ("buckets", "containers"):
-            if fp.get(key):
-                return str(fp[key][0])
-        for key in ("prefixes", "keys", "paths"):
-            if fp.get(key):
-                return str(fp[key][0][0])
+        """The name of the resource the plan acts on, as its toolset says (the plan id otherwise)."""
+        from interlock.tools import toolset_of
+        from interlock.tools.spec import Footprint
+
+        toolset = toolset_of(self.tool)
+        if toolset is not None and toolset.confirm_name is not None:
+            try:
+                name = toolset.confirm_name(Footprint.from_dict(self.footprint))
+            except (TypeError, ValueError, AttributeError):  # a row edited outside interlock
+                name = None
+            if name:
+                return str(name)
         return str(self.id)
 
     def expected_after(self) -> dict[str, Any]:

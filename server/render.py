@@ -26,6 +26,7 @@ from rich.markup import escape
 from rich.text import Text
 
 from interlock.sandbox.diff import Action
+from interlock.tools import summarize
 
 from .plans import Plan
 from .textsafety import suspicious, visible, visible_json, visible_lines
@@ -54,58 +55,19 @@ def _short(value: Any, limit: int = 80) -> str:
     return s if len(s) <= limit else s[: limit - 1] + "…"
 
 
-def _size(n: Any) -> str:
-    if not isinstance(n, int):
-        return "?"
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
-    return str(n)
-
-
-def _summary(state: dict[str, Any] | None) -> tuple[str, frozenset[str]]:
-    """The one-line summary of a state and the attributes it stands for (the rest are listed in full).
+def _summary(state: dict[str, Any] | None, kind: str = "") -> tuple[str, frozenset[str]]:
+    """The one-line summary of a state and the attributes it stands for (the rest are listed in full),
+    by the toolset the resource's kind belongs to; every bit is escaped here.
 
     A hash prefix (sha256, ETag) stands for the hash: it identifies content, it hides no decision.
     """
     if not state:
         return "", frozenset()
-    if "key" in state:
-        bits = [_size(state.get("size"))]
-        if state.get("sha256"):
-            bits.append("sha256 " + visible(str(state["sha256"]))[:12])
-        elif state.get("etag"):
-            bits.append("etag " + visible(str(state["etag"])).strip('"')[:12])
-        if state.get("content_type"):
-            bits.append(visible(str(state["content_type"])))
-        covered = {"key", "size", "sha256", "etag", "content_type", "last_modified", "detail"}
-        return ", ".join(bits), frozenset(covered)
-    if "name" in state and "versioning" in state:
-        bits = [visible(str(state.get("region") or ""))]
-        bits.append("versioning " + visible(str(state.get("versioning") or "off")))
-        bits.append("policy" if state.get("policy") else "no policy")
-        if state.get("tags"):
-            bits.append(f"{len(state['tags'])} tag(s)")
-        return ", ".join(b for b in bits if b), frozenset({"name", "region", "versioning", "created"})
-    if "path" in state and "type" in state:  # a file in a container
-        bits = [visible(str(state["type"])), visible(str(state.get("mode") or ""))]
-        if state.get("type") == "file":
-            bits += [_size(state.get("size")), "sha256 " + visible(str(state.get("sha256") or ""))[:12]]
-        if state.get("target"):
-            bits.append("-> " + visible(str(state["target"])))
-        return ", ".join(b for b in bits if b), frozenset(
-            {"path", "type", "mode", "size", "sha256", "target"}
-        )
-    if "image_id" in state and "status" in state:  # a container
-        covered = {"name", "image", "image_id", "status", "started_at", "finished_at", "pid", "exit_code"}
-        covered.add("restart_count")
-        return f"{_short(state.get('image'))}, {_short(state.get('status'))}", frozenset(covered)
+    found = summarize(kind, state) if kind else None
+    if found is not None:
+        bits, covered = found
+        return ", ".join(visible(b) for b in bits if b), covered
     return ", ".join(f"{visible(str(k))}={_short(v, 30)}" for k, v in list(state.items())[:5]), frozenset()
-
-
-def _summary_of_state(state: dict[str, Any] | None) -> str:
-    return _summary(state)[0]
 
 
 def _json_lines(value: Any) -> list[str]:
@@ -243,7 +205,7 @@ def plan_lines(plan: Plan, max_changes: int | None = None) -> list[tuple[str, st
         style = STYLE[c.action]
         address = str(c.address)  # str(): a row edited outside interlock may hold anything; it still renders
         state = c.after if c.action is Action.CREATE else c.before
-        desc, covered = _summary(state)
+        desc, covered = _summary(state, c.kind)
         extra = f"  ({desc})" if desc else ""
         lines.append((style, f"  {c.action.symbol:>3} {visible(address)}{extra}"))
         why = suspicious(address)

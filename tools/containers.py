@@ -78,7 +78,7 @@ from interlock.sandbox.docker import (
     walk_tree,
 )
 
-from .spec import Footprint, FootprintTooLarge, Limits, ToolFailure, Toolset, ToolSpec
+from .spec import Footprint, FootprintTooLarge, Limits, ToolFailure, Toolset, ToolSpec, human_size
 
 VOLATILE = frozenset({"started_at", "finished_at", "pid", "exit_code", "restart_count"})
 RUNNING = ("running", "restarting", "paused")
@@ -1508,6 +1508,32 @@ def watch(client: Any, fp: Footprint) -> Callable[[], list[str]]:
 
 # ---------------------------------------------------------------- specs
 
+
+def summarize(kind: str, state: dict[str, Any]) -> tuple[list[str], frozenset[str]] | None:
+    """A file: type, mode, size and hash (or link target); a container: image and status."""
+    if kind == "docker.path":
+        bits = [str(state.get("type") or ""), str(state.get("mode") or "")]
+        if state.get("type") == "file":
+            bits += [human_size(state.get("size")), "sha256 " + str(state.get("sha256") or "")[:12]]
+        if state.get("target"):
+            bits.append("-> " + str(state["target"]))
+        return [b for b in bits if b], frozenset({"path", "type", "mode", "size", "sha256", "target"})
+    if kind == "docker.container":
+        covered = {"name", "image", "image_id", "status", "started_at", "finished_at", "pid", "exit_code"}
+        covered.add("restart_count")
+        return [str(state.get("image")), str(state.get("status"))], frozenset(covered)
+    return None
+
+
+def confirm_name(fp: Footprint) -> str | None:
+    """What the approver types for a destructive or novel plan: the container's name."""
+    if fp.containers:
+        return fp.containers[0]
+    for container, _ in fp.paths:
+        return container
+    return None
+
+
 TOOLSET = Toolset(
     name="containers",
     target_kind="docker",
@@ -1517,6 +1543,8 @@ TOOLSET = Toolset(
     kind_of=kind_of,
     canonical=canonical,
     watch=watch,
+    summarize=summarize,
+    confirm_name=confirm_name,
 )
 _read = TOOLSET.read
 _write = TOOLSET.write

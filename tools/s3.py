@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # boto3-stubs: every S3 call below is type-checked
 
 from interlock.sandbox.diff import Action, Change, Snapshot, State
 
-from .spec import Footprint, FootprintTooLarge, Limits, ToolFailure, Toolset, ToolSpec
+from .spec import Footprint, FootprintTooLarge, Limits, ToolFailure, Toolset, ToolSpec, human_size
 
 VOLATILE = frozenset({"last_modified"})
 
@@ -563,6 +563,37 @@ def risks(changes: list[Change]) -> list[tuple[str, str]]:
 
 # ---------------------------------------------------------------- specs
 
+
+def summarize(kind: str, state: dict[str, Any]) -> tuple[list[str], frozenset[str]] | None:
+    """An object: size, content hash, content type; a bucket: region, versioning, policy, tags."""
+    if kind == "s3.object":
+        bits = [human_size(state.get("size"))]
+        if state.get("sha256"):
+            bits.append("sha256 " + str(state["sha256"])[:12])
+        elif state.get("etag"):
+            bits.append("etag " + str(state["etag"]).strip('"')[:12])
+        if state.get("content_type"):
+            bits.append(str(state["content_type"]))
+        return bits, frozenset({"key", "size", "sha256", "etag", "content_type", "last_modified", "detail"})
+    if kind == "s3.bucket":
+        bits = [str(state.get("region") or "")]
+        bits.append("versioning " + str(state.get("versioning") or "off"))
+        bits.append("policy" if state.get("policy") else "no policy")
+        if state.get("tags"):
+            bits.append(f"{len(state['tags'])} tag(s)")
+        return [b for b in bits if b], frozenset({"name", "region", "versioning", "created"})
+    return None
+
+
+def confirm_name(fp: Footprint) -> str | None:
+    """What the approver types for a destructive or novel plan: the bucket's name."""
+    if fp.buckets:
+        return fp.buckets[0]
+    for bucket, _ in (*fp.prefixes, *fp.keys):
+        return bucket
+    return None
+
+
 TOOLSET = Toolset(
     name="s3",
     target_kind="aws",
@@ -571,6 +602,8 @@ TOOLSET = Toolset(
     volatile=VOLATILE,
     kind_of=kind_of,
     risks=risks,
+    summarize=summarize,
+    confirm_name=confirm_name,
 )
 _read = TOOLSET.read
 _write = TOOLSET.write

@@ -158,6 +158,22 @@ ExecuteFn = Callable[[Any, Any, Footprint], "dict[str, Any] | None"]
 # A rehearsal on a clone sandbox: (production client, args, baseline, clone settings, limits) -> Rehearsal
 CloneFn = Callable[[Any, Any, Any, Any, "Limits"], Any]
 CanonicalFn = Callable[[Any, Any], Any]
+SummaryFn = Callable[[str, "dict[str, Any]"], "tuple[list[str], frozenset[str]] | None"]
+ConfirmFn = Callable[[Footprint], "str | None"]
+
+
+def human_size(n: Any) -> str:
+    """Bytes for a human: 512 B, 1.5 KiB, 9.0 MiB."""
+    if not isinstance(n, int | float):
+        return str(n)
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{int(size)} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return str(n)
+
+
 WatchFn = Callable[[Any, Footprint], Callable[[], list[str]]]
 RisksFn = Callable[[list[Change]], list[tuple[str, str]]]
 ListedFn = Callable[[Any, dict[str, Any]], tuple[str, list[str]]]
@@ -215,6 +231,11 @@ class Toolset:
     canonical: CanonicalFn | None = None
     watch: WatchFn | None = None
     risks: RisksFn | None = None
+    # The approval screen: a one-line summary of a resource's state (raw bits, escaped by the
+    # renderer) and the attributes it stands for; and the name an approver types to confirm a
+    # destructive or novel plan (None: the plan id).
+    summarize: SummaryFn | None = None
+    confirm_name: ConfirmFn | None = None
 
     def read(
         self,

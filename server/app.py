@@ -261,6 +261,11 @@ def register_meta_tools(server: MCPServer, holder: Holder) -> None:
     @server.tool(
         name="apply_plan",
         title="Apply an approved plan",
+        description=(
+            "Apply a plan that a human approved: exactly the stored change, after checking that production "
+            "still matches what was planned. Returns the outcome: applied, diverged, rejected, expired or "
+            "still pending."
+        ),
         annotations=ToolAnnotations(
             title="Apply an approved plan",
             read_only_hint=False,
@@ -283,8 +288,9 @@ def register_meta_tools(server: MCPServer, holder: Holder) -> None:
             ),
         ] = 0,
     ) -> CallToolResult:
-        """Apply a plan that a human approved: exactly the stored change, after checking that production still
-        matches what was planned. Returns the outcome: applied, diverged, rejected, expired or still pending."""
+        """Apply a plan that a human approved: exactly the stored change, after checking that production
+        still matches what was planned. Returns the outcome: applied, diverged, rejected, expired or still
+        pending."""
         engine = holder.get()
 
         async def progress(waited: float, message: str) -> None:

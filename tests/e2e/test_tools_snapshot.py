@@ -106,3 +106,19 @@ async def test_no_tool_approves_rejects_thaws_freezes_or_changes_scopes(
         names = {t.name for t in (await client.list_tools()).tools}
     assert names >= META_TOOLS
     assert not {n for n in names if any(w in n for w in FORBIDDEN)}
+
+
+async def test_the_server_reports_its_version_to_clients(tmp_path: Path) -> None:
+    from mcp import Client
+
+    from interlock import __version__
+    from interlock.server.app import build_server
+    from interlock.server.config import parse_config
+
+    cfg = parse_config(
+        f'[store]\npath = "{tmp_path / "db.sqlite"}"\n[targets.prod]\nkind = "aws"\nendpoint_url = "http://127.0.0.1:9"\n',
+        "version config",
+    )
+    async with Client(build_server(cfg)) as client:
+        assert client.server_info is not None
+        assert client.server_info.name == "interlock" and client.server_info.version == __version__

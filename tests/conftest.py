@@ -24,6 +24,8 @@ from interlock.tools import ALL_SPECS
 
 ROOT = Path(__file__).resolve().parents[1]
 
+pytest_plugins = ["tests.localstack"]  # the `localstack` fixture (a real LocalStack, started once)
+
 
 class Production:
     """A moto server process standing in for production, with a boto3 client on it."""

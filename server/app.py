@@ -46,15 +46,28 @@ INSTRUCTIONS = (
 )
 
 
+@dataclass(frozen=True)
+class AppContext:
+    """What the MCP lifespan yields and every tool reads: the one engine of this server."""
+
+    engine: Engine
+
+
 @dataclass
 class Holder:
-    engine: Engine | None = None
+    """The lifespan's context, where the tools (registered before the lifespan runs) find it."""
+
+    context: AppContext | None = None
     users: int = 0  # lifespans entered: the service enters once and shares the engine with HTTP
 
+    @property
+    def engine(self) -> Engine | None:
+        return self.context.engine if self.context else None
+
     def get(self) -> Engine:
-        if self.engine is None:
+        if self.context is None:
             raise ToolError("interlock is still starting. Call the tool again in a moment.")
-        return self.engine
+        return self.context.engine
 
 
 def to_tool_error(exc: InterlockError) -> ToolError:
@@ -354,22 +367,22 @@ def build_server(
     exposed = policy.exposed(config, list(specs.values()))
 
     @asynccontextmanager
-    async def lifespan(_server: MCPServer) -> AsyncIterator[dict[str, Any]]:
-        if holder.engine is not None:  # entered again (HTTP beside the sockets): the same engine
+    async def lifespan(_server: MCPServer) -> AsyncIterator[AppContext]:
+        if holder.context is not None:  # entered again (HTTP beside the sockets): the same engine
             holder.users += 1
             try:
-                yield {"engine": holder.engine}
+                yield holder.context
             finally:
                 holder.users -= 1
             return
         async with open_engine(config, "agent", playground="start", specs=extra_specs) as engine:
             if on_engine is not None:
                 await on_engine(engine)
-            holder.engine = engine
+            holder.context = AppContext(engine)
             try:
-                yield {"engine": engine}
+                yield holder.context
             finally:
-                holder.engine = None
+                holder.context = None
 
     server: MCPServer = MCPServer(
         name="interlock",

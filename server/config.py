@@ -12,6 +12,7 @@ import hashlib
 import os
 import tomllib
 from difflib import get_close_matches
+from functools import cache
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 from urllib.parse import urlsplit
@@ -24,32 +25,37 @@ PLAYGROUND = "playground"
 
 ACTION_CLASSES = ("read", "create", "update", "delete")
 WRITE_CLASSES = ("create", "update", "delete")
-# Risk flags a plan can carry (policy.evaluate_plan and the rehearsal backends set them).
-KNOWN_RISKS = (
-    "playground",
-    "destructive",
-    "replace",
-    "bulk",
-    "access-policy",
-    "public-access",
-    "confusable-name",
-    "listing-detail",
-    "novel",
-    # from the docker rehearsal (tools/containers.py)
-    "lower-fidelity",
-    "command-failed",
-    "volume-data-lost",
-    "container-filesystem-lost",
-    "host-network",
-)
+# Risk flags the engine itself sets (policy.evaluate_plan); each toolset declares its own
+# (``Toolset.risk_flags``), so a new toolset's flags need nothing here.
+ENGINE_RISKS = ("playground", "destructive", "replace", "bulk", "confusable-name", "novel", "listing-detail")
 # Toolsets a scope may name (DESIGN.md §2), beyond those registered in tools/.
 KNOWN_TOOLSETS = ("s3", "dynamodb", "iam", "ec2", "ssm", "containers")
-ADDRESS_SCHEMES = ("aws:", "docker:")
+
+
+@cache
+def known_risks() -> tuple[str, ...]:
+    """Every risk flag a plan can carry: the engine's and every registered toolset's."""
+    from interlock.tools import TOOLSETS  # server -> tools; loaded only when a config names risks
+
+    return tuple(dict.fromkeys([*ENGINE_RISKS, *(f for t in TOOLSETS for f in t.risk_flags)]))
+
+
+@cache
+def address_schemes() -> tuple[str, ...]:
+    """The address prefixes resources can have ("aws:", "docker:"), from the registered toolsets."""
+    from interlock.tools import TOOLSETS
+
+    return tuple(dict.fromkeys(t.address_prefix.split(":", 1)[0] + ":" for t in TOOLSETS))
+
+
 GLOB_CHARS = "*?["
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Every config model: unknown keys refused; immutable once validated, so what an engine was opened
+    with is what runs (a resolved copy, e.g. with the playground's endpoint, is a new object)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class StoreConfig(_Strict):
@@ -151,7 +157,7 @@ class NotifyConfig(_Strict):
 
 def _check_patterns(patterns: list[str]) -> list[str]:
     for i, p in enumerate(patterns):
-        if p != "*" and not p.startswith(ADDRESS_SCHEMES):
+        if p != "*" and not p.startswith(address_schemes()):
             raise ValueError(
                 f"patterns[{i}] = {p!r} is not a resource address glob: write 'aws:s3:::BUCKET/KEY' or "
                 "'docker:container/NAME' (globs allowed, e.g. 'aws:s3:::staging-*/*'), or '*' for everything"
@@ -262,10 +268,11 @@ class ApprovalRule(_Strict):
     @classmethod
     def _risk(cls, v: list[str]) -> list[str]:
         for i, r in enumerate(v):
-            if r not in KNOWN_RISKS:
-                near = get_close_matches(r, KNOWN_RISKS, n=1)
+            known = known_risks()
+            if r not in known:
+                near = get_close_matches(r, known, n=1)
                 also = f" (did you mean {near[0]!r}?)" if near else ""
-                raise ValueError(f"risk[{i}] = {r!r} is not a risk flag{also}: use {', '.join(KNOWN_RISKS)}")
+                raise ValueError(f"risk[{i}] = {r!r} is not a risk flag{also}: use {', '.join(known)}")
         return v
 
 
@@ -368,18 +375,23 @@ class TargetConfig(_Strict):
     scopes: Scopes = Field(default_factory=Scopes)
     sandbox: SandboxConfig | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _playground_is_not_production(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("playground"):
+            if data.get("production"):
+                raise ValueError(
+                    "a target cannot be both playground = true and production = true: remove one of them"
+                )
+            data = {**data, "production": False}
+        return data
+
     @model_validator(mode="after")
     def _check(self) -> TargetConfig:
         if self.kind == "docker" and (self.profile or self.endpoint_url):
             raise ValueError("a docker target takes docker_host, not profile or endpoint_url")
         if self.kind == "docker" and self.sandbox is not None:
             raise ValueError("a docker target is rehearsed on a clone of its container: remove [sandbox]")
-        if self.playground:
-            if "production" in self.model_fields_set and self.production:
-                raise ValueError(
-                    "a target cannot be both playground = true and production = true: remove one of them"
-                )
-            self.production = False
         if self.production:
             for i, rule in enumerate(self.scopes.approvals):
                 if rule.approvers < 1:
@@ -444,6 +456,11 @@ class Config(_Strict):
     @property
     def is_playground(self) -> bool:
         return any(t.playground for t in self.targets.values())
+
+    def with_endpoint(self, name: str, endpoint_url: str) -> Config:
+        """A copy whose target ``name`` is reached at ``endpoint_url`` (the running playground)."""
+        target = self.targets[name].model_copy(update={"endpoint_url": endpoint_url})
+        return self.model_copy(update={"targets": {**self.targets, name: target}})
 
 
 def _loc_text(loc: tuple[Any, ...]) -> str:
@@ -534,8 +551,7 @@ def parse_config(text: str, source: str) -> Config:
             f"{source} is invalid: {_format_errors(exc)}",
             "fix the named keys; interlock will not start until then",
         ) from exc
-    cfg.source = source
-    cfg.config_hash = hashlib.sha256(text.encode()).hexdigest()
+    cfg = cfg.model_copy(update={"source": source, "config_hash": hashlib.sha256(text.encode()).hexdigest()})
     if not cfg.targets:
         raise ConfigError(f"{source} configures no targets", "add a [targets.NAME] table (see config/)")
     return cfg
@@ -545,12 +561,11 @@ def load_config(explicit: str | None = None) -> Config:
     """Load the config, or the built-in playground config when none is found."""
     path = find_config_path(explicit)
     if path is None:
-        cfg = Config(
+        return Config(
             targets={PLAYGROUND: TargetConfig(kind="aws", default=True, production=False, playground=True)},
+            source="built-in playground",
+            config_hash="builtin-playground",
         )
-        cfg.source = "built-in playground"
-        cfg.config_hash = "builtin-playground"
-        return cfg
     try:
         text = path.read_text()
     except OSError as exc:

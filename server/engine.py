@@ -58,18 +58,17 @@ def _sandboxes(config: Config) -> tuple[dict[str, Sandbox], dict[str, Sandbox]]:
     return by_kind, by_target
 
 
-async def _playground(config: Config, mode: str) -> Any:
-    """Point the playground target at the running playground; ``start`` starts and attaches."""
+async def _playground(config: Config, mode: str) -> tuple[Any, Config]:
+    """The config with the playground target pointed at the running playground (a resolved copy:
+    configs are immutable); ``start`` starts it and attaches, ``find`` only looks."""
     from . import playground
 
     target = config.targets.get(PLAYGROUND)
     if target is None or not target.playground or target.endpoint_url:
-        return None
+        return None, config
     if mode == "find":
         endpoint = playground.running_playground()
-        if endpoint:
-            target.endpoint_url = endpoint
-        return None
+        return None, (config.with_endpoint(PLAYGROUND, endpoint) if endpoint else config)
     store = store_path(config)
     attachment = playground.attach(store)
     try:
@@ -78,8 +77,7 @@ async def _playground(config: Config, mode: str) -> Any:
     except BaseException:
         attachment.detach()
         raise
-    target.endpoint_url = endpoint
-    return attachment
+    return attachment, config.with_endpoint(PLAYGROUND, endpoint)
 
 
 async def _docker_cleanup(engine: Engine, own: bool) -> None:
@@ -120,7 +118,7 @@ async def open_engine(
     playground: str = "find",
     specs: tuple[ToolSpec, ...] = (),
 ) -> AsyncIterator[Engine]:
-    attachment = await _playground(config, playground)
+    attachment, config = await _playground(config, playground)
     try:
         store = await Store.open(store_path(config))
         try:

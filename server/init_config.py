@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .config import GLOB_CHARS, KNOWN_RISKS, Config, parse_config
+from .config import GLOB_CHARS, Config, parse_config
 from .errors import InterlockError, UsageError
 
 BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -52,9 +52,7 @@ LIMITS = {
     "changes_per_hour": 500,
 }
 PLAN_TTL_SECONDS = 1800
-ESCALATE_RISKS: list[str] = [
-    r for r in ("novel", "replace", "access-policy", "public-access") if r in KNOWN_RISKS
-]
+ESCALATE_RISKS: list[str] = ["novel", "replace", "access-policy", "public-access"]
 
 
 @dataclass

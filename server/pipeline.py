@@ -10,17 +10,17 @@ from __future__ import annotations
 import contextvars
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
-from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
 from pydantic import ValidationError
 
-from interlock.sandbox.aws.common import production_client
+from interlock.sandbox.aws.common import describe_error, production_client
 from interlock.sandbox.base import Call, CallRefused, CannotRehearse, Rehearsal, Sandbox, SandboxError
 from interlock.sandbox.diff import Action, Change, Snapshot, diff, strip_volatile
+from interlock.tools import toolset_of
 from interlock.tools.spec import Footprint, FootprintTooLarge, Limits, ToolFailure, ToolSpec
 
 from . import notify, policy
@@ -50,34 +50,40 @@ def aws_production_client(target_name: str, target: TargetConfig, service: str) 
     return production_client(service, target.region, target.profile, target.endpoint_url)
 
 
-def describe_client_error(exc: Exception, where: str) -> InterlockError:
-    """boto3 errors as one sentence the agent or the human can act on."""
-    if isinstance(exc, ClientError):
-        err = exc.response.get("Error", {})
-        code = err.get("Code", "Unknown")
-        msg = err.get("Message", "") or str(exc)
-        hint = {
-            "NoSuchBucket": "check the bucket name with list_s3_buckets",
-            "NoSuchKey": "check the key with list_s3_objects",
-            "AccessDenied": "the target's credentials may not do this; ask the operator to review the IAM policy",
-            "BucketAlreadyExists": "bucket names are global; choose another name",
-            "BucketAlreadyOwnedByYou": "the bucket already exists; no need to create it",
-            "BucketNotEmpty": "delete its objects first, or pass force=true (which deletes every object)",
-            "MalformedPolicy": "fix the policy document and call again",
-        }.get(code, "check the arguments and call again")
+def describe_client_error(
+    exc: Exception, where: str, hints: Mapping[str, str] | None = None
+) -> InterlockError:
+    """A backend's error as one sentence the agent or the human can act on; ``hints`` are the
+    toolset's, by error code (``Toolset.error_hints``)."""
+    found = describe_error(exc)
+    if found is not None:
+        code, msg = found
+        if code == "connect":
+            return BackendError(
+                f"cannot reach {where}: {msg}", "check that the target is running and reachable"
+            )
+        if code == "credentials":
+            return BackendError(
+                f"no AWS credentials for {where}",
+                "configure a profile or environment credentials for interlock's user",
+            )
+        if code == "client":
+            return BackendError(f"AWS client error on {where}: {msg}", "check the target's configuration")
+        hint = (hints or {}).get(code) or GENERIC_HINTS.get(code, "check the arguments and call again")
         return BackendError(f"AWS error ({code}) on {where}: {msg}", hint)
-    if isinstance(exc, EndpointConnectionError):
-        return BackendError(f"cannot reach {where}: {exc}", "check that the target is running and reachable")
-    if isinstance(exc, NoCredentialsError):
-        return BackendError(
-            f"no AWS credentials for {where}",
-            "configure a profile or environment credentials for interlock's user",
-        )
-    if isinstance(exc, BotoCoreError):
-        return BackendError(f"AWS client error on {where}: {exc}", "check the target's configuration")
     if isinstance(exc, ToolFailure):
         return PlanRefused(exc.message, exc.hint)
     return BackendError(f"unexpected error on {where}: {exc!r}", "retry; if it persists, report it")
+
+
+GENERIC_HINTS = {
+    "AccessDenied": "the target's credentials may not do this; ask the operator to review the IAM policy",
+}
+
+
+def hints_for(spec: ToolSpec) -> Mapping[str, str]:
+    toolset = toolset_of(spec.name)
+    return toolset.error_hints if toolset is not None else {}
 
 
 @dataclass
@@ -235,7 +241,7 @@ class Engine:
         except InterlockError:
             raise
         except Exception as exc:
-            raise describe_client_error(exc, self.where(name, target)) from exc
+            raise describe_client_error(exc, self.where(name, target), hints_for(spec)) from exc
 
     async def read(self, spec: ToolSpec, args: Any, target_name: str | None) -> dict[str, Any]:
         name, target = self.config.target(target_name)
@@ -250,7 +256,7 @@ class Engine:
         try:
             result = await anyio.to_thread.run_sync(spec.read, client, args, self.limits)
         except Exception as exc:
-            raise describe_client_error(exc, self.where(name, target)) from exc
+            raise describe_client_error(exc, self.where(name, target), hints_for(spec)) from exc
         if spec.listed is not None:
             result = _hide_denied(spec, args, result, name, target)
         return {"target": name, "playground": target.playground, **result}
@@ -264,7 +270,7 @@ class Engine:
         except FootprintTooLarge as exc:
             raise PlanRefused(exc.message, exc.hint) from exc
         except Exception as exc:
-            raise describe_client_error(exc, where) from exc
+            raise describe_client_error(exc, where, hints_for(spec)) from exc
 
     async def rehearse(
         self, spec: ToolSpec, args: Any, fp: Footprint, baseline: Snapshot, name: str, target: TargetConfig
@@ -296,7 +302,7 @@ class Engine:
         try:
             return await sandbox.rehearse(call)
         except CallRefused as exc:
-            err = describe_client_error(exc.cause or exc, "the rehearsal")
+            err = describe_client_error(exc.cause or exc, "the rehearsal", hints_for(spec))
             raise PlanRefused(
                 f"the call fails against a copy of production, so no plan was made: {err.message}", err.hint
             ) from exc
@@ -452,7 +458,7 @@ class Engine:
         chain = await self.store.chain_plan(plan.id)
         if chain.created_hash is None or (current_hash or plan.compute_hash()) != chain.created_hash:
             return []
-        return chain.approvers(chain.created_hash)
+        return list(chain.approval(plan.required_approvals).approvers)
 
     async def apply(self, plan_id: int, actor: str) -> Plan:
         """Apply a plan: the requirements below, in order, then exactly the stored call."""
@@ -547,12 +553,14 @@ class Engine:
             try:
                 changed_elsewhere = await anyio.to_thread.run_sync(spec.watch, client, fp)
             except Exception as exc:
-                raise describe_client_error(exc, where) from exc
+                raise describe_client_error(exc, where, hints_for(spec)) from exc
         try:
             assert spec.execute is not None
             output = await anyio.to_thread.run_sync(spec.execute, client, args, resolved)
         except Exception as exc:
-            err = exc if isinstance(exc, InterlockError) else describe_client_error(exc, where)
+            err = (
+                exc if isinstance(exc, InterlockError) else describe_client_error(exc, where, hints_for(spec))
+            )
             await self.store.transition(
                 plan.id,
                 [Status.APPLYING],
@@ -584,7 +592,9 @@ class Engine:
             unplanned = elsewhere if spec.widens else []
             also_changed = [] if spec.widens else elsewhere
         except Exception as exc:
-            err = exc if isinstance(exc, InterlockError) else describe_client_error(exc, where)
+            err = (
+                exc if isinstance(exc, InterlockError) else describe_client_error(exc, where, hints_for(spec))
+            )
             await self.store.transition(
                 plan.id,
                 [Status.APPLYING],
@@ -706,7 +716,8 @@ async def _req_applies_once(engine: Engine, c: ApplyCheck) -> InterlockError | N
 
 async def _req_approved(engine: Engine, c: ApplyCheck) -> InterlockError | None:
     assert c.chain is not None and c.chain.created_hash is not None
-    c.approvers = c.chain.approvers(c.chain.created_hash)
+    state = c.chain.approval(c.plan.required_approvals)
+    c.approvers = list(state.approvers)
     status = c.chain.status
     if status is Status.PENDING:
         return NotApproved(
@@ -718,11 +729,11 @@ async def _req_approved(engine: Engine, c: ApplyCheck) -> InterlockError | None:
             f"plan {c.plan.id} is {status.value if status else 'unknown'} and cannot be applied",
             next_step(c.plan),
         )
-    if c.chain.rejected_by():
+    if state.rejected_by:
         return _tampered(
-            c.plan, f"it is approved but the chain records a rejection by {c.chain.rejected_by()[0]}"
+            c.plan, f"it is approved but the chain records a rejection by {state.rejected_by[0]}"
         )
-    if len(c.approvers) < c.plan.required_approvals and c.plan.required_approvals > 0:
+    if not state.approved:
         return NotApproved(
             f"plan {c.plan.id} has {len(c.approvers)} valid approval(s) of {c.plan.required_approvals} "
             "(approvals not bound to the plan's recorded hash do not count)",

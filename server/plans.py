@@ -14,7 +14,7 @@ stored plans still verify.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -50,6 +50,37 @@ HASHED_FIELDS = (
     "required_approvals",
     "expires_at",
 )
+
+
+@dataclass(frozen=True)
+class ApprovalState:
+    """Where a plan stands with its approvers (``approval_state``)."""
+
+    approvers: tuple[str, ...]  # distinct approvers whose approval is bound to the recorded hash
+    rejected_by: tuple[str, ...]
+    required: int
+
+    @property
+    def approved(self) -> bool:
+        return not self.rejected_by and len(self.approvers) >= self.required
+
+    @property
+    def missing(self) -> int:
+        return max(0, self.required - len(self.approvers))
+
+
+def approval_state(
+    decisions: Iterable[tuple[str, str, str]], recorded_hash: str | None, required: int
+) -> ApprovalState:
+    """The one rule for whether a plan is approved: ``required`` distinct approvers, each bound to the
+    hash recorded when the plan was made, and no rejection. ``decisions`` are (approver, decision,
+    plan hash) as the audit chain records them (never the approvals table)."""
+    decisions = list(decisions)
+    approvers = sorted(
+        {a for a, d, h in decisions if d == "approve" and recorded_hash and h == recorded_hash}
+    )
+    rejected = sorted({a for a, d, _ in decisions if d == "reject"})
+    return ApprovalState(tuple(approvers), tuple(rejected), required)
 
 
 @dataclass

@@ -37,7 +37,7 @@ import anyio
 from interlock.sandbox.diff import Action, Change, digest
 
 from .errors import NotFound, PlanTampered, StoreError
-from .plans import Plan, Status
+from .plans import ApprovalState, Plan, Status, approval_state
 
 MIGRATIONS: list[str] = [
     # 1: plans, approvals, audit
@@ -198,12 +198,9 @@ class ChainPlan:
     # hardened mode: decisions the service did not seal (audit row, approver, decision, hash, why)
     unauthenticated: list[tuple[int, str, str, str, str]] = field(default_factory=list)
 
-    def approvers(self, plan_hash: str) -> list[str]:
-        """Distinct approvers whose approval is bound to ``plan_hash``."""
-        return sorted({a for a, d, h in self.decisions if d == "approve" and h == plan_hash})
-
-    def rejected_by(self) -> list[str]:
-        return sorted({a for a, d, _ in self.decisions if d == "reject"})
+    def approval(self, required: int) -> ApprovalState:
+        """The plan's approval state, bound to the hash recorded when it was made."""
+        return approval_state(self.decisions, self.created_hash, required)
 
 
 @dataclass
@@ -519,8 +516,11 @@ class Store:
         def broken(message: str) -> ChainView:
             return ChainView(False, message, n, prev, frozen, plans, unauthenticated)
 
+        # All rows in one call: iterating the cursor across awaits would leave a read statement open
+        # on this connection while another task of the same Store begins a write ("database is locked").
+        rows = await _all(cur)
         try:
-            async for r in cur:
+            for r in rows:
                 n += 1
                 if r["id"] != expected_id:
                     return broken(f"audit row {expected_id} is missing (next row is {r['id']})")
@@ -834,9 +834,9 @@ class Store:
             new_status: Status | None = None
             if decision == "reject":
                 new_status = Status.REJECTED
-            elif len(chain.approvers(stored.plan_hash)) >= max(
-                approved_status_when, stored.required_approvals
-            ):
+            elif approval_state(
+                chain.decisions, stored.plan_hash, max(approved_status_when, stored.required_approvals)
+            ).approved:
                 new_status = Status.APPROVED
             if new_status is not None:
                 await db.execute(

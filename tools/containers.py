@@ -1545,6 +1545,14 @@ TOOLSET = Toolset(
     watch=watch,
     summarize=summarize,
     confirm_name=confirm_name,
+    address_prefix="docker:container/",
+    risk_flags=(
+        "lower-fidelity",
+        "command-failed",
+        "volume-data-lost",
+        "container-filesystem-lost",
+        "host-network",
+    ),
 )
 _read = TOOLSET.read
 _write = TOOLSET.write

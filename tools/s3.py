@@ -604,6 +604,16 @@ TOOLSET = Toolset(
     risks=risks,
     summarize=summarize,
     confirm_name=confirm_name,
+    address_prefix="aws:s3:::",
+    risk_flags=("access-policy", "public-access"),
+    error_hints={
+        "NoSuchBucket": "check the bucket name with list_s3_buckets",
+        "NoSuchKey": "check the key with list_s3_objects",
+        "BucketAlreadyExists": "bucket names are global; choose another name",
+        "BucketAlreadyOwnedByYou": "the bucket already exists; no need to create it",
+        "BucketNotEmpty": "delete its objects first, or pass force=true (which deletes every object)",
+        "MalformedPolicy": "fix the policy document and call again",
+    },
 )
 _read = TOOLSET.read
 _write = TOOLSET.write

@@ -30,7 +30,7 @@ in ``endpoint_url`` and credentials (STYLE.md §9).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -236,6 +236,11 @@ class Toolset:
     # destructive or novel plan (None: the plan id).
     summarize: SummaryFn | None = None
     confirm_name: ConfirmFn | None = None
+    # What to tell the agent for a backend error code of this toolset's service ("NoSuchBucket": ...).
+    error_hints: Mapping[str, str] = field(default_factory=dict)
+    # Its address space ("aws:s3:::") and the risk flags its snapshots, risks and rehearsals set.
+    address_prefix: str = ""
+    risk_flags: tuple[str, ...] = ()
 
     def read(
         self,

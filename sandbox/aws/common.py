@@ -21,7 +21,7 @@ import anyio
 import boto3
 import botocore.session
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
 from botocore.utils import parse_timestamp
 
 from ..base import CallRefused, CannotRehearse, Rehearsal, SandboxError
@@ -243,3 +243,18 @@ def production_client(service: str, region: str, profile: str | None, endpoint_u
     if endpoint_url and session.get_credentials() is None:
         kw.update(EMULATOR_CREDENTIALS)
     return make_client(session, service, **kw)
+
+
+def describe_error(exc: BaseException) -> tuple[str, str] | None:
+    """A botocore error as (code, message): the API's error code, or ``connect``, ``credentials``,
+    ``client`` for failures before an answer. None for anything that is not botocore's."""
+    if isinstance(exc, ClientError):
+        err = exc.response.get("Error", {})
+        return str(err.get("Code", "Unknown")), str(err.get("Message", "") or exc)
+    if isinstance(exc, EndpointConnectionError):
+        return "connect", str(exc)
+    if isinstance(exc, NoCredentialsError):
+        return "credentials", str(exc)
+    if isinstance(exc, BotoCoreError):
+        return "client", str(exc)
+    return None

@@ -87,13 +87,16 @@ def preflight(cfg: Config) -> ServiceConfig:
     _check_private(state, "state directory", uid, True)
     for suffix in ("", "-wal", "-shm", ".head"):
         _check_private(Path(str(svc.store) + suffix), "store file", uid, False)
-    if Path(cfg.source).exists():
-        st = Path(cfg.source).stat()
-        if st.st_mode & 0o022 or st.st_uid not in (0, uid):
-            raise ConfigError(
-                f"the config {cfg.source} can be changed by users other than root and the service user",
-                f"chown {svc.user} {cfg.source} && chmod 600 {cfg.source}",
-            )
+    source = Path(cfg.source)
+    if source.exists():
+        for path, fix in ((source, "600"), (source.resolve().parent, "700")):
+            st = path.stat()
+            if st.st_mode & 0o022 or st.st_uid not in (0, uid):
+                raise ConfigError(
+                    f"the config {'file' if path == source else 'directory'} {path} can be changed by users "
+                    "other than root and the service user",
+                    f"chown {svc.user} {path} && chmod {fix} {path}",
+                )
     runtime = Path(svc.runtime_dir)
     if not runtime.is_dir():
         try:
@@ -110,6 +113,32 @@ def preflight(cfg: Config) -> ServiceConfig:
             f"the runtime directory {runtime} is not the service user's alone to write",
             f"chown {svc.user} {runtime} && chmod 755 {runtime}",
         )
+    if cfg.store.path and Path(cfg.store.path).expanduser().resolve() != svc.store.resolve():
+        raise ConfigError(
+            f"{cfg.source} sets [store] path = {cfg.store.path!r}, but in hardened mode the store is "
+            f"{svc.store} (inside the private state directory)",
+            "remove [store] path from the service's config",
+        )
+    if svc.allowed_signers:
+        # whoever can write allowed_signers can add a key and sign approvals: root's or ours alone
+        signers = Path(svc.allowed_signers)
+        for path, what in (
+            (signers, "allowed_signers file"),
+            (signers.parent, "directory of allowed_signers"),
+        ):
+            try:
+                st = path.stat()
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot read the {what} {path}: {exc.strerror}",
+                    "create it (one `principal key` line per approver), owned by the service user, mode 0600",
+                ) from exc
+            if st.st_uid not in (0, uid) or stat.S_IMODE(st.st_mode) & 0o022:
+                raise ConfigError(
+                    f"the {what} {path} can be changed by users other than root and the service user "
+                    "(anyone who can write it can add a key and sign approvals)",
+                    f"chown {svc.user} {path} && chmod {'600' if path == signers else '700'} {path}",
+                )
     check_principals(cfg)
     return svc
 

@@ -650,6 +650,12 @@ def _start_with(h: Hardened, tmp: Path, defect: str) -> subprocess.CompletedProc
         signers.write_text("dana ssh-ed25519 not-base64!!\n")
     elif defect == "config writable":
         os.chmod(config, 0o666)
+    elif defect == "signers writable":
+        os.chmod(signers, 0o666)
+    elif defect == "signers dir writable":
+        os.chmod(etc, 0o777)
+    elif defect == "store elsewhere":
+        config.write_text(f'[store]\npath = "{tmp}/open.db"\n' + config.read_text())
     elif defect == "unknown approver":
         config.write_text(config.read_text().replace(f'"{h.bob.name}"', '"nobody-such-user"'))
     proc = subprocess.run(
@@ -668,6 +674,9 @@ def _start_with(h: Hardened, tmp: Path, defect: str) -> subprocess.CompletedProc
         ("signers malformed", "allowed_signers"),
         ("unknown approver", "nobody-such-user"),
         ("config writable", "chmod 600"),
+        ("signers writable", "add a key and sign approvals"),
+        ("signers dir writable", "can be changed by users other than root"),
+        ("store elsewhere", "remove [store] path"),
     ],
 )
 def test_the_service_refuses_to_start_when_what_it_rests_on_is_not_private(

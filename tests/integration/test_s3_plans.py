@@ -35,6 +35,11 @@ POLICY = json.dumps(
 )
 
 
+def with_rehearsal(cfg: Any, **settings: int) -> Any:
+    """Configs are immutable: a copy with other rehearsal limits."""
+    return cfg.model_copy(update={"rehearsal": cfg.rehearsal.model_copy(update=settings)})
+
+
 def world(prod: Production) -> dict[str, Any]:
     """Everything observable in production: buckets with their settings and every object's bytes."""
     out: dict[str, Any] = {}
@@ -355,7 +360,7 @@ async def test_a_footprint_over_the_rehearsal_limit_is_refused_with_a_way_to_nar
     engine: Engine, production: Production
 ) -> None:
     seed(production)
-    engine.config.rehearsal.max_objects = 5
+    engine.config = with_rehearsal(engine.config, max_objects=5)
     with pytest.raises(PlanRefused, match="rehearsal limit") as info:
         await make_plan(engine, "delete_s3_objects", {"bucket": "logs", "prefix": "2026/"})
     assert "longer prefix" in info.value.hint
@@ -366,7 +371,7 @@ async def test_large_footprints_are_planned_from_listings_and_flagged(
     engine: Engine, production: Production
 ) -> None:
     seed(production)
-    engine.config.rehearsal.detail_limit = 3
+    engine.config = with_rehearsal(engine.config, detail_limit=3)
     plan = await make_plan(engine, "delete_s3_objects", {"bucket": "logs", "prefix": "2026/"})
     assert plan.detail == "listing"
     assert "listing-detail" in plan.risk
@@ -380,7 +385,7 @@ async def test_listing_detail_keeps_untouched_objects_as_no_ops(
     engine: Engine, production: Production
 ) -> None:
     seed(production)
-    engine.config.rehearsal.detail_limit = 3
+    engine.config = with_rehearsal(engine.config, detail_limit=3)
     plan = await make_plan(
         engine, "delete_s3_objects", {"bucket": "logs", "keys": ["2026/11/00.log", "keep/me.txt"]}
     )

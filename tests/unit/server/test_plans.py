@@ -115,3 +115,25 @@ def test_expected_after_reads_each_changes_after_state() -> None:
     after = stored_plan().expected_after()
     assert after["aws:s3:::site/old.html"] is None
     assert after["aws:s3:::site/index.html"] == {"size": 6, "tags": {"é": "ü"}}
+
+
+def test_approval_state_counts_distinct_approvers_bound_to_the_recorded_hash() -> None:
+    from interlock.server.plans import approval_state
+
+    decisions = [
+        ("alice", "approve", "h1"),
+        ("alice", "approve", "h1"),  # twice: once
+        ("bob", "approve", "h0"),  # bound to another hash: does not count
+    ]
+    state = approval_state(decisions, "h1", 2)
+    assert state.approvers == ("alice",) and state.missing == 1 and not state.approved
+    state = approval_state([*decisions, ("carol", "approve", "h1")], "h1", 2)
+    assert state.approvers == ("alice", "carol") and state.approved
+
+
+def test_a_rejection_or_no_recorded_hash_means_not_approved() -> None:
+    from interlock.server.plans import approval_state
+
+    assert not approval_state([("a", "approve", "h"), ("b", "reject", "h")], "h", 1).approved
+    assert approval_state([("a", "approve", "h")], None, 1).approvers == ()
+    assert approval_state([], "h", 0).approved  # a non-production plan whose rules ask for no approver

@@ -278,13 +278,21 @@ default = true
 # ---------------------------------------------------------------- separation
 
 
-def test_the_agents_user_cannot_read_the_store_the_key_or_the_config(hardened: Hardened) -> None:
+def test_the_agents_user_cannot_read_the_store_the_key_the_config_or_the_credentials(
+    hardened: Hardened,
+) -> None:
     for path in (hardened.store, hardened.state / "service.key", hardened.config, hardened.signers):
         proc = hardened.agent.run("cat", str(path))
         assert proc.returncode != 0
         assert "Permission denied" in proc.stderr, proc.stderr
     probe = hardened.agent.run(sys.executable, "-c", f"open({str(hardened.store)!r}, 'rb')")
     assert "PermissionError" in probe.stderr and "Errno 13" in probe.stderr
+    # the production credentials live in the service's environment: not readable by the agent's user
+    environ = hardened.agent.run("cat", f"/proc/{hardened.proc.pid}/environ")
+    assert environ.returncode != 0 and "AWS_SECRET_ACCESS_KEY" not in environ.stdout, environ.stderr
+    assert (
+        b"AWS_SECRET_ACCESS_KEY" in Path(f"/proc/{hardened.proc.pid}/environ").read_bytes()
+    )  # root sees them
 
 
 def test_an_agent_session_through_the_bridge_plans_and_the_audit_names_its_user_and_pid(

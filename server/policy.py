@@ -157,7 +157,7 @@ def address_space(spec: ToolSpec) -> str:
 def call_addresses(spec: ToolSpec, args: Any) -> list[str]:
     """Resource addresses a call names: the footprint's (a trailing ``*`` is a prefix), or for reads
     without a footprint, derived from the arguments. Container paths are ``docker:container/NAME:/path``,
-    as the diff names them (tools/containers.py)."""
+    as the diff names them (tools/containers/)."""
     if spec.footprint is not None:
         fp = spec.footprint(args)
         out = [p for p in fp.patterns() if not p.startswith("docker:")]

@@ -130,7 +130,7 @@ fi
 
 # 3. verify: start it on a free loopback port, wait for S3 in /_localstack/health, stop it
 say "verifying: starting localstack.runtime.main on 127.0.0.1 (bounded by ${WAIT_SECONDS}s)"
-WAIT_SECONDS="$WAIT_SECONDS" "$VENV/bin/python" - <<'EOF'
+INTERLOCK_LAUNCH="$(pwd)/.ci/localstack_launch.py" WAIT_SECONDS="$WAIT_SECONDS" "$VENV/bin/python" - <<'EOF'
 import json, os, signal, socket, subprocess, sys, tempfile, time, urllib.request
 
 
@@ -138,29 +138,7 @@ def say(msg):
     print(f"localstack-setup: {msg}", file=sys.stderr, flush=True)
 
 
-# As tests/localstack.py starts it (see LAUNCH there): `-m localstack.runtime.main`, after marking
-# s3.<LOCALSTACK_HOST> unresolvable so that LocalStack asks no DNS server about it and moving S3's
-# object data into this instance's TMPDIR, and os._exit once its runtime has shut down (skipping
-# ~3 s of interpreter finalization).
-LAUNCH = """
-import os, runpy, sys
-import localstack.utils.aws.aws_stack as s
-s.CACHE_S3_HOSTNAME_DNS_STATUS = False
-import localstack.services.s3.provider as s3p
-s3p.DEFAULT_S3_TMP_DIR = os.path.join(os.environ["TMPDIR"], "s3-storage")
-code = 0
-try:
-    runpy.run_module("localstack.runtime.main", run_name="__main__", alter_sys=True)
-except SystemExit as e:
-    code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-except BaseException:
-    import traceback
-    traceback.print_exc()
-    code = 1
-sys.stdout.flush()
-sys.stderr.flush()
-os._exit(code)
-"""
+LAUNCH = open(os.environ["INTERLOCK_LAUNCH"]).read()  # .ci/localstack_launch.py, as the tests start it
 
 with socket.socket() as s:
     s.bind(("127.0.0.1", 0))

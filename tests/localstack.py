@@ -47,25 +47,7 @@ CREDENTIALS = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
 # - last, once its runtime has shut down ("Completed, bye!"), os._exit: the interpreter's own
 #   finalization (its idle executor threads, garbage-collecting all it loaded) takes another ~3 s.
 # .ci/localstack-setup.sh starts it the same way.
-LAUNCH = """
-import os, runpy, sys
-import localstack.utils.aws.aws_stack as s
-s.CACHE_S3_HOSTNAME_DNS_STATUS = False
-import localstack.services.s3.provider as s3p
-s3p.DEFAULT_S3_TMP_DIR = os.path.join(os.environ["TMPDIR"], "s3-storage")
-code = 0
-try:
-    runpy.run_module("localstack.runtime.main", run_name="__main__", alter_sys=True)
-except SystemExit as e:
-    code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-except BaseException:
-    import traceback
-    traceback.print_exc()
-    code = 1
-sys.stdout.flush()
-sys.stderr.flush()
-os._exit(code)
-"""
+LAUNCH = (Path(__file__).resolve().parents[1] / ".ci" / "localstack_launch.py").read_text()
 
 # Variables of the calling environment that must not reach the runtime: the project's Python path,
 # and AWS or LocalStack settings meant for the tests' own clients.

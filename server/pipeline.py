@@ -786,9 +786,14 @@ async def _req_args_match_plan(engine: Engine, c: ApplyCheck) -> InterlockError 
     if canonical != c.args:
         return _tampered(c.plan, "its arguments name a resource by another name than its canonical one")
     derived = c.spec.footprint(c.args)
-    stored = Footprint.from_dict(c.plan.footprint)
+    try:
+        stored = Footprint.from_dict(c.plan.footprint)
+    except ValueError as exc:
+        return _tampered(c.plan, f"its footprint cannot be read ({exc})")
+    # A rehearsal that learns its footprint by running the call (a shell command) may only add
+    # resources inside the ones its arguments name.
     same = (
-        derived.within(stored) and stored.containers == derived.containers
+        derived.within(stored) and stored.within(derived.children(c.spec.child_separator))
         if c.spec.widens
         else derived == stored
     )

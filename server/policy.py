@@ -159,11 +159,7 @@ def call_addresses(spec: ToolSpec, args: Any) -> list[str]:
     without a footprint, derived from the arguments. Container paths are ``docker:container/NAME:/path``,
     as the diff names them (tools/containers/)."""
     if spec.footprint is not None:
-        fp = spec.footprint(args)
-        out = [p for p in fp.patterns() if not p.startswith("docker:")]
-        out += [f"docker:container/{c}" for c in fp.containers]
-        out += [f"docker:container/{c}:{p}" for c, p in fp.paths]
-        return out
+        return spec.footprint(args).patterns()
     a: dict[str, Any] = args.model_dump() if hasattr(args, "model_dump") else dict(args or {})
     space = address_space(spec)
     if spec.name.startswith("list_") and spec.target_kind == "docker":

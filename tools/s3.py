@@ -46,6 +46,47 @@ def kind_of(address: str) -> str:
     return "s3.object" if "/" in address.removeprefix("aws:s3:::") else "s3.bucket"
 
 
+# ---------------------------------------------------------------- the address space
+
+_SPACE = "aws:s3:::"
+
+
+def bucket_fp(*buckets: str, objects: bool = False) -> Footprint:
+    """Buckets, and with ``objects`` every object in them."""
+    return Footprint(
+        tuple(s3_bucket_address(b) for b in buckets),
+        tuple(f"{_SPACE}{b}/" for b in buckets) if objects else (),
+    )
+
+
+def objects_fp(*keys: tuple[str, str], prefix: tuple[str, str] | None = None) -> Footprint:
+    """Objects by (bucket, key), or every object under (bucket, prefix)."""
+    return Footprint(
+        tuple(s3_object_address(b, k) for b, k in keys),
+        (f"{_SPACE}{prefix[0]}/{prefix[1]}",) if prefix is not None else (),
+    )
+
+
+def _split(address: str) -> tuple[str, str | None]:
+    """``aws:s3:::b`` -> (b, None); ``aws:s3:::b/k`` -> (b, k)."""
+    bucket, sep, key = address.removeprefix(_SPACE).partition("/")
+    return bucket, key if sep else None
+
+
+def _parts(fp: Footprint) -> tuple[list[str], list[tuple[str, str]], list[tuple[str, str]]]:
+    """A footprint in S3's terms: buckets, (bucket, prefix) listings, (bucket, key) objects."""
+    buckets: list[str] = []
+    keys: list[tuple[str, str]] = []
+    for address in fp.addresses:
+        bucket, key = _split(address)
+        if key is None:
+            buckets.append(bucket)
+        else:
+            keys.append((bucket, key))
+    prefixes = [(b, k or "") for b, k in map(_split, fp.prefixes)]
+    return buckets, prefixes, keys
+
+
 def _code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
@@ -134,14 +175,15 @@ def _full_state(client: S3Client, bucket: str, key: str, limits: Limits) -> tupl
 def snapshot(client: S3Client, fp: Footprint, limits: Limits) -> Snapshot:
     states: dict[str, State | None] = {}
     blobs: dict[str, bytes] = {}
-    for bucket in fp.buckets:
+    fp_buckets, fp_prefixes, fp_keys = _parts(fp)
+    for bucket in fp_buckets:
         states[s3_bucket_address(bucket)] = bucket_state(client, bucket)
 
     # Parent buckets of the objects, when the bucket itself is not in the footprint: the
     # sandbox must hold them (or not) exactly as production does.
     parents: dict[str, str | None] = {}
-    for bucket in dict.fromkeys([b for b, _ in fp.prefixes] + [b for b, _ in fp.keys]):
-        if bucket in fp.buckets:
+    for bucket in dict.fromkeys([b for b, _ in fp_prefixes] + [b for b, _ in fp_keys]):
+        if bucket in fp_buckets:
             st = states[s3_bucket_address(bucket)]
             parents[bucket] = st["region"] if st else None
             continue
@@ -156,7 +198,7 @@ def snapshot(client: S3Client, fp: Footprint, limits: Limits) -> Snapshot:
     context = {"buckets": parents}
 
     listed: dict[str, tuple[str, str, ObjectTypeDef]] = {}
-    for bucket, prefix in fp.prefixes:
+    for bucket, prefix in fp_prefixes:
         if parents.get(bucket) is None:
             continue  # the bucket is absent: nothing under it
         try:
@@ -171,7 +213,7 @@ def snapshot(client: S3Client, fp: Footprint, limits: Limits) -> Snapshot:
         except ClientError as exc:
             if _code(exc) not in MISSING:
                 raise
-    explicit = [(b, k) for b, k in fp.keys if s3_object_address(b, k) not in listed]
+    explicit = [(b, k) for b, k in fp_keys if s3_object_address(b, k) not in listed]
     for b, k in explicit:
         if parents.get(b) is None:
             states[s3_object_address(b, k)] = None
@@ -429,7 +471,7 @@ def _planned_keys(resolved: Footprint, bucket: str) -> list[str]:
             "internal error: a delete was asked to act on an unresolved prefix",
             "report it; nothing was deleted",
         )
-    return list(dict.fromkeys(k for b, k in resolved.keys if b == bucket))
+    return [k for b, k in _parts(resolved)[2] if b == bucket]
 
 
 def exec_delete_objects(client: S3Client, a: DeleteObjects, resolved: Footprint) -> dict[str, Any]:
@@ -587,10 +629,8 @@ def summarize(kind: str, state: dict[str, Any]) -> tuple[list[str], frozenset[st
 
 def confirm_name(fp: Footprint) -> str | None:
     """What the approver types for a destructive or novel plan: the bucket's name."""
-    if fp.buckets:
-        return fp.buckets[0]
-    for bucket, _ in (*fp.prefixes, *fp.keys):
-        return bucket
+    for address in (*fp.addresses, *fp.prefixes):
+        return _split(address)[0]
     return None
 
 
@@ -658,7 +698,7 @@ SPECS: tuple[ToolSpec, ...] = (
         "Put an S3 object",
         "Write (create or overwrite) one object with text content.",
         PutObject,
-        lambda a: Footprint(keys=((a.bucket, a.key),)),
+        lambda a: objects_fp((a.bucket, a.key)),
         exec_put_object,
         idempotent=True,
     ),
@@ -667,7 +707,7 @@ SPECS: tuple[ToolSpec, ...] = (
         "Copy an S3 object",
         "Copy one object to a destination key (possibly in another bucket).",
         CopyObject,
-        lambda a: Footprint(keys=((a.source_bucket, a.source_key), (a.bucket, a.key))),
+        lambda a: objects_fp((a.source_bucket, a.source_key), (a.bucket, a.key)),
         exec_copy_object,
         idempotent=True,
     ),
@@ -677,9 +717,9 @@ SPECS: tuple[ToolSpec, ...] = (
         "Delete objects by exact keys or by prefix.",
         DeleteObjects,
         lambda a: (
-            Footprint(prefixes=((a.bucket, a.prefix),))
+            objects_fp(prefix=(a.bucket, a.prefix))
             if a.prefix is not None
-            else Footprint(keys=tuple((a.bucket, k) for k in dict.fromkeys(a.keys or [])))
+            else objects_fp(*((a.bucket, k) for k in a.keys or []))
         ),
         exec_delete_objects,
         destructive=True,
@@ -690,7 +730,7 @@ SPECS: tuple[ToolSpec, ...] = (
         "Create an S3 bucket",
         "Create a new, empty bucket.",
         CreateBucket,
-        lambda a: Footprint(buckets=(a.bucket,)),
+        lambda a: bucket_fp(a.bucket),
         exec_create_bucket,
     ),
     _write(
@@ -698,7 +738,7 @@ SPECS: tuple[ToolSpec, ...] = (
         "Delete an S3 bucket",
         "Delete a bucket; with force=true, every object in it is deleted first.",
         DeleteBucket,
-        lambda a: Footprint(buckets=(a.bucket,), prefixes=((a.bucket, ""),)),
+        lambda a: bucket_fp(a.bucket, objects=True),
         exec_delete_bucket,
         destructive=True,
     ),
@@ -708,7 +748,7 @@ SPECS: tuple[ToolSpec, ...] = (
         "Delete a bucket with everything in it and create it again, empty, with the same name "
         "(its policy, tags and versioning are lost).",
         BucketOnly,
-        lambda a: Footprint(buckets=(a.bucket,), prefixes=((a.bucket, ""),)),
+        lambda a: bucket_fp(a.bucket, objects=True),
         exec_recreate_bucket,
         destructive=True,
     ),
@@ -717,7 +757,7 @@ SPECS: tuple[ToolSpec, ...] = (
         "Put a bucket policy",
         "Replace a bucket's policy document.",
         PutPolicy,
-        lambda a: Footprint(buckets=(a.bucket,)),
+        lambda a: bucket_fp(a.bucket),
         exec_put_policy,
         idempotent=True,
     ),
@@ -726,7 +766,7 @@ SPECS: tuple[ToolSpec, ...] = (
         "Put bucket tags",
         "Replace a bucket's complete tag set.",
         PutTagging,
-        lambda a: Footprint(buckets=(a.bucket,)),
+        lambda a: bucket_fp(a.bucket),
         exec_put_tagging,
         idempotent=True,
     ),
@@ -735,7 +775,7 @@ SPECS: tuple[ToolSpec, ...] = (
         "Set bucket versioning",
         "Enable or suspend versioning on a bucket.",
         PutVersioning,
-        lambda a: Footprint(buckets=(a.bucket,)),
+        lambda a: bucket_fp(a.bucket),
         exec_put_versioning,
         idempotent=True,
     ),

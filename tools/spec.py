@@ -2,7 +2,8 @@
 
 A read tool has ``read(client, args, limits) -> dict``. A write tool has:
 
-- ``footprint(args) -> Footprint``: every resource the call can touch, derived from arguments;
+- ``footprint(args) -> Footprint``: the addresses (and address prefixes) of every resource the
+  call can touch, derived from arguments;
 - ``snapshot(client, footprint, limits) -> Snapshot``: read those resources from any client;
 - ``execute(client, args, resolved) -> dict | None``: perform the call against any client, acting
   on exactly the resources of ``resolved`` (the footprint with every pattern resolved against the
@@ -62,93 +63,104 @@ class Limits:
     workers: int = 16
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Footprint:
-    """Resource scopes a call can touch. ``patterns`` are addresses, a trailing ``*`` meaning a prefix."""
+    """The resources a call can touch, as canonical addresses (``aws:s3:::logs/app.log``,
+    ``docker:container/web:/etc/nginx.conf``). ``addresses`` are exact; ``prefixes`` stand for
+    every address that starts with them (``aws:s3:::logs/2026/`` is every object under that
+    prefix, ``aws:s3:::logs/`` the whole bucket's objects). Nothing here knows a toolset: a
+    toolset builds footprints from its arguments and reads its own addresses back.
 
-    buckets: tuple[str, ...] = ()
-    prefixes: tuple[tuple[str, str], ...] = ()  # (bucket, prefix); "" is the whole bucket
-    keys: tuple[tuple[str, str], ...] = ()
-    containers: tuple[str, ...] = ()
-    paths: tuple[tuple[str, str], ...] = ()  # (container, path)
+    Equality is set equality; order is kept (an execute acts in the order the call named)."""
+
+    addresses: tuple[str, ...] = ()
+    prefixes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "addresses", tuple(dict.fromkeys(self.addresses)))
+        object.__setattr__(self, "prefixes", tuple(dict.fromkeys(self.prefixes)))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Footprint):
+            return NotImplemented
+        return self._exact == other._exact and set(self.prefixes) == set(other.prefixes)
+
+    def __hash__(self) -> int:
+        return hash((self._exact, frozenset(self.prefixes)))
+
+    def __or__(self, other: Footprint) -> Footprint:
+        return Footprint((*self.addresses, *other.addresses), (*self.prefixes, *other.prefixes))
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "buckets": list(self.buckets),
-            "prefixes": [list(p) for p in self.prefixes],
-            "keys": [list(k) for k in self.keys],
-            "containers": list(self.containers),
-            "paths": [list(p) for p in self.paths],
-        }
+        return {"addresses": list(self.addresses), "prefixes": list(self.prefixes)}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Footprint:
-        return cls(
-            buckets=tuple(d.get("buckets", ())),
-            prefixes=tuple(tuple(p) for p in d.get("prefixes", ())),  # type: ignore[misc]
-            keys=tuple(tuple(k) for k in d.get("keys", ())),  # type: ignore[misc]
-            containers=tuple(d.get("containers", ())),
-            paths=tuple(tuple(p) for p in d.get("paths", ())),  # type: ignore[misc]
-        )
+    def from_dict(cls, d: Mapping[str, Any]) -> Footprint:
+        """Read a stored footprint; ``ValueError`` when it is neither shape (an edited store)."""
+        if set(d) <= {"addresses", "prefixes"}:
+            addresses, prefixes = d.get("addresses", []), d.get("prefixes", [])
+            if _strings(addresses) and _strings(prefixes):
+                return cls(tuple(addresses), tuple(prefixes))
+        elif set(d) <= set(_LEGACY_FIELDS):
+            try:
+                return _from_legacy(d)
+            except (TypeError, ValueError):
+                pass
+        raise ValueError(f"unreadable footprint {sorted(d)}")
 
-    def resolve(self, states: dict[str, Any]) -> Footprint:
-        """The footprint with every prefix replaced by the exact keys ``states`` holds under it (the
-        objects that existed when the call was planned). Everything else is kept as it is."""
+    def resolve(self, states: Mapping[str, Any]) -> Footprint:
+        """The footprint with every prefix replaced by the exact addresses ``states`` holds under it
+        (what existed when the call was planned), in address order."""
         if not self.prefixes:
             return self
-        keys = dict.fromkeys(self.keys)
-        for bucket, prefix in self.prefixes:
-            head = f"aws:s3:::{bucket}/"
-            for addr in sorted(states):
-                if states[addr] is None or not addr.startswith(head):
-                    continue
-                key = addr[len(head) :]
-                if key.startswith(prefix):
-                    keys[(bucket, key)] = None
-        return Footprint(buckets=self.buckets, keys=tuple(keys), containers=self.containers, paths=self.paths)
+        found = [a for a in sorted(states) if states[a] is not None and a.startswith(self.prefixes)]
+        return Footprint((*self.addresses, *found))
 
     @cached_property
-    def _key_set(self) -> frozenset[tuple[str, str]]:
-        return frozenset(self.keys)
-
-    @cached_property
-    def _path_set(self) -> frozenset[tuple[str, str]]:
-        return frozenset(self.paths)
+    def _exact(self) -> frozenset[str]:
+        return frozenset(self.addresses)
 
     def covers(self, address: str) -> bool:
-        """Whether ``address`` is one of the resources this footprint names (or lies under a prefix)."""
-        if address.startswith("docker:container/"):
-            rest = address.removeprefix("docker:container/")
-            name, sep, path = rest.partition(":")
-            if not sep:
-                return name in self.containers
-            return (name, path) in self._path_set
-        if address.startswith("aws:s3:::"):
-            bucket, sep, key = address.removeprefix("aws:s3:::").partition("/")
-            if not sep:
-                return bucket in self.buckets
-            if (bucket, key) in self._key_set:
-                return True
-            return any(b == bucket and key.startswith(p) for b, p in self.prefixes)
-        return False
+        """Whether ``address`` is one this footprint names, or lies under one of its prefixes."""
+        return address in self._exact or (bool(self.prefixes) and address.startswith(self.prefixes))
 
     def within(self, other: Footprint) -> bool:
         """Every resource this footprint names is named by ``other`` too."""
-        return (
-            set(self.buckets) <= set(other.buckets)
-            and set(self.prefixes) <= set(other.prefixes)
-            and all(other.covers(f"aws:s3:::{b}/{k}") for b, k in self.keys)
-            and set(self.containers) <= set(other.containers)
-            and set(self.paths) <= set(other.paths)
+        return all(other.covers(a) for a in self.addresses) and all(
+            bool(other.prefixes) and p.startswith(other.prefixes) for p in self.prefixes
         )
 
+    def children(self, separator: str) -> Footprint:
+        """This footprint plus everything under each of its addresses (``address + separator``):
+        what a rehearsal that learns its footprint by running the call may widen it to."""
+        return Footprint(self.addresses, (*self.prefixes, *(a + separator for a in self.addresses)))
+
     def patterns(self) -> list[str]:
-        out = [f"aws:s3:::{b}" for b in self.buckets]
-        out += [f"aws:s3:::{b}/{p}*" for b, p in self.prefixes]
-        out += [f"aws:s3:::{b}/{k}" for b, k in self.keys]
-        out += [f"docker:container/{c}" for c in self.containers]
-        out += [f"docker:container/{c}:{p}" for c, p in self.paths]
-        return out
+        """Addresses for policy and display, a prefix written with a trailing ``*``."""
+        return [*self.addresses, *(p + "*" for p in self.prefixes)]
+
+
+# Plans stored before footprints were addresses carry S3 and Docker fields; they are read (and
+# their hash checked) as stored, so the old shape is translated here and nowhere else.
+_LEGACY_FIELDS = ("buckets", "prefixes", "keys", "containers", "paths")
+
+
+def _strings(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _from_legacy(d: Mapping[str, Any]) -> Footprint:
+    s3, docker = "aws:s3:::", "docker:container/"
+    if not all(_strings(d.get(f, [])) for f in ("buckets", "containers")):
+        raise ValueError("not a footprint")
+    pairs = {f: [tuple(p) for p in d.get(f, [])] for f in ("prefixes", "keys", "paths")}
+    if not all(len(p) == 2 and all(isinstance(x, str) for x in p) for ps in pairs.values() for p in ps):
+        raise ValueError("not a footprint")
+    addresses = [f"{s3}{b}" for b in d.get("buckets", ())]
+    addresses += [f"{s3}{b}/{k}" for b, k in pairs["keys"]]
+    addresses += [f"{docker}{c}" for c in d.get("containers", ())]
+    addresses += [f"{docker}{c}:{p}" for c, p in pairs["paths"]]
+    return Footprint(tuple(addresses), tuple(f"{s3}{b}/{p}" for b, p in pairs["prefixes"]))
 
 
 ReadFn = Callable[[Any, Any, Limits], dict[str, Any]]
@@ -203,6 +215,7 @@ class ToolSpec:
     widens: bool = False
     listed: ListedFn | None = None
     clone: CloneFn | None = None  # how a clone sandbox rehearses it (Docker); emulators use execute
+    child_separator: str = "/"
 
     def __post_init__(self) -> None:
         if self.read_only and self.read is None:
@@ -241,6 +254,9 @@ class Toolset:
     # Its address space ("aws:s3:::") and the risk flags its snapshots, risks and rehearsals set.
     address_prefix: str = ""
     risk_flags: tuple[str, ...] = ()
+    # What separates a resource from the resources inside it (a container's paths: ':'); a
+    # rehearsal that widens its footprint may add only addresses under the ones it was given.
+    child_separator: str = "/"
 
     def read(
         self,
@@ -298,4 +314,5 @@ class Toolset:
             watch=self.watch,
             risks=self.risks,
             widens=widens,
+            child_separator=self.child_separator,
         )

@@ -314,7 +314,7 @@ def test_a_privileged_container_gives_its_clone_no_privileges_and_says_so(
 def test_watch_names_paths_changed_outside_the_footprint(docker_client: Any, prod: Production) -> None:
     web = prod.container("web-watch", DATA)
     prod.sh(web, "echo before > /tmp/a")
-    fp = Footprint(containers=(web,), paths=((web, "/tmp/a"),))
+    fp = Footprint((f"docker:container/{web}", f"docker:container/{web}:/tmp/a"))
     changed = ct.watch(docker_client, fp)
 
     prod.sh(web, "echo planned > /tmp/a; rm /data/b.txt; echo new > /etc/x; echo more >> /etc/app.conf")
@@ -330,7 +330,7 @@ def test_watch_sees_a_same_size_rewrite_that_puts_the_mtime_back(
 ) -> None:
     web = prod.container("web-sneaky", DATA)
     prod.sh(web, "touch -d '2020-01-01 00:00:00' /etc/app.conf")
-    changed = ct.watch(docker_client, Footprint(containers=(web,)))
+    changed = ct.watch(docker_client, Footprint((f"docker:container/{web}",)))
 
     prod.sh(web, "sed -i s/old/new/ /etc/app.conf && touch -d '2020-01-01 00:00:00' /etc/app.conf")
 
@@ -345,12 +345,12 @@ def test_watch_ignores_dockers_own_files_and_mounts_and_skips_a_removed_containe
     web = prod.container(
         "web-quiet", DATA, volumes={vol: {"bind": "/vol", "mode": "rw"}}, tmpfs={"/scratch": ""}
     )
-    changed = ct.watch(docker_client, Footprint(containers=(web,)))
+    changed = ct.watch(docker_client, Footprint((f"docker:container/{web}",)))
     prod.sh(web, "echo v > /vol/v.txt; echo s > /scratch/s.txt")
     docker_client.api.restart(web, timeout=1)  # Docker rewrites /etc/hosts, /etc/resolv.conf, /etc/hostname
     assert changed() == []
 
-    gone = ct.watch(docker_client, Footprint(containers=(web,)))
+    gone = ct.watch(docker_client, Footprint((f"docker:container/{web}",)))
     docker_client.api.remove_container(web, force=True, v=True)
     assert gone() == []
 

@@ -121,7 +121,7 @@ async def test_apply_holds_the_scope_on_arguments_footprint_and_changes_edited_t
         db,
         p.id,
         args={**p.args, "bucket": secret, "key": "keys.txt"},
-        footprint={**p.footprint, "keys": [[secret, "keys.txt"]]},
+        footprint={"addresses": [f"aws:s3:::{secret}/keys.txt"], "prefixes": []},
         changes=changes,
         baseline={f"aws:s3:::{secret}/keys.txt": None},
     )
@@ -144,6 +144,21 @@ async def test_apply_refuses_a_prefix_widened_in_the_store(
     with pytest.raises(PlanTampered, match="footprint"):
         await e.apply(p.id, "agent")
     assert set(objects(production, names["logs"])) == {"tmp/1", "tmp/2", "tmp/3", "keep/a", "keep/b"}
+
+
+async def test_a_plan_stored_before_footprints_were_addresses_still_applies_exactly(
+    production: str, sandbox: MotoSandbox, store: Store, db: Path, names: dict[str, str]
+) -> None:
+    e = engine(config(production, names), store, sandbox)
+    p = await plan(e, "delete_s3_objects", bucket=names["logs"], prefix="tmp/")
+    assert p.footprint == {"addresses": [], "prefixes": [f"aws:s3:::{names['logs']}/tmp/"]}
+    await approve(store, p, "alice")
+    # The shape plans had before: S3 fields, hashed and chained as they were then.
+    edit_plan(db, p.id, footprint={"buckets": [], "prefixes": [[names["logs"], "tmp/"]], "keys": []})
+    forge_chain(db)
+    applied = await e.apply(p.id, "agent")
+    assert applied.status is Status.APPLIED
+    assert set(objects(production, names["logs"])) == {"keep/a", "keep/b"}
 
 
 async def test_a_listing_leaves_out_what_a_read_of_it_would_be_denied(

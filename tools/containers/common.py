@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..spec import ToolFailure
+from ..spec import Footprint, ToolFailure
 
 VOLATILE = frozenset({"started_at", "finished_at", "pid", "exit_code", "restart_count"})
 
@@ -33,6 +33,31 @@ def container_address(name: str) -> str:
 
 def path_address(name: str, path: str) -> str:
     return f"docker:container/{name}:{path}"
+
+
+def parse_address(address: str) -> tuple[str, str | None]:
+    """``docker:container/web`` -> ("web", None); ``docker:container/web:/etc/x`` -> ("web", "/etc/x").
+    Container names cannot hold ':', so the first one separates the path."""
+    name, sep, path = address.removeprefix("docker:container/").partition(":")
+    return name, path if sep else None
+
+
+def container_fp(name: str, *paths: str) -> Footprint:
+    """A container and, optionally, paths in it."""
+    return Footprint((container_address(name), *(path_address(name, p) for p in paths)))
+
+
+def fp_parts(fp: Footprint) -> tuple[list[str], list[tuple[str, str]]]:
+    """A footprint in Docker's terms: containers, and (container, path) pairs."""
+    containers: list[str] = []
+    paths: list[tuple[str, str]] = []
+    for address in fp.addresses:
+        name, path = parse_address(address)
+        if path is None:
+            containers.append(name)
+        else:
+            paths.append((name, path))
+    return containers, paths
 
 
 def kind_of(address: str) -> str:

@@ -35,7 +35,15 @@ from interlock.sandbox.docker import (
 
 from ..spec import Footprint, FootprintTooLarge, Limits, ToolFailure
 from .args import ContainerOnly, ExecCommand, RecreateArgs, RemoveArgs, RunArgs, StopArgs, WriteFile
-from .common import NOISE_READ_LIMIT, RUNNING, VOLATILE, CommandTimedOut, container_address
+from .common import (
+    NOISE_READ_LIMIT,
+    RUNNING,
+    VOLATILE,
+    CommandTimedOut,
+    container_address,
+    container_fp,
+    path_address,
+)
 from .errors import _docker_errors
 from .execute import (
     _recreate_config,
@@ -201,8 +209,10 @@ def _fs_rehearsal(
                 ) from exc
             touched |= set(tree or {})
         paths = sorted(touched)
-        fp = Footprint(containers=(name,), paths=tuple((name, p) for p in paths))
-        after = _snapshot(client, Footprint(paths=fp.paths), limits, ref={name: cl.id})
+        fp = container_fp(name, *paths)
+        after = _snapshot(
+            client, Footprint(tuple(path_address(name, p) for p in paths)), limits, ref={name: cl.id}
+        )
         clone_status_after = cl.status()
         cl.timings["snapshot_ms"] = (time.perf_counter() - t0) * 1000
         more_notes, more_risk = _fidelity_notes(cl, spec)

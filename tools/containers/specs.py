@@ -26,7 +26,7 @@ from .args import (
     StopArgs,
     WriteFile,
 )
-from .common import VOLATILE, container_address, kind_of
+from .common import VOLATILE, container_address, container_fp, kind_of, parse_address
 from .execute import (
     exec_exec,
     exec_recreate,
@@ -68,10 +68,8 @@ def summarize(kind: str, state: dict[str, Any]) -> tuple[list[str], frozenset[st
 
 def confirm_name(fp: Footprint) -> str | None:
     """What the approver types for a destructive or novel plan: the container's name."""
-    if fp.containers:
-        return fp.containers[0]
-    for container, _ in fp.paths:
-        return container
+    for address in fp.addresses:
+        return parse_address(address)[0]
     return None
 
 
@@ -87,6 +85,7 @@ TOOLSET = Toolset(
     summarize=summarize,
     confirm_name=confirm_name,
     address_prefix="docker:container/",
+    child_separator=":",
     risk_flags=(
         "lower-fidelity",
         "command-failed",
@@ -100,7 +99,7 @@ _write = TOOLSET.write
 
 
 def _container_fp(a: Any) -> Footprint:
-    return Footprint(containers=(a.name,))
+    return container_fp(a.name)
 
 
 SPECS: tuple[ToolSpec, ...] = (
@@ -159,7 +158,7 @@ SPECS: tuple[ToolSpec, ...] = (
         "Create or overwrite one text file in a container (its directory must exist). The plan shows the "
         "diff of the file.",
         WriteFile,
-        lambda a: Footprint(containers=(a.name,), paths=((a.name, a.path),)),
+        lambda a: container_fp(a.name, a.path),
         exec_write_file,
         idempotent=True,
         widens=True,

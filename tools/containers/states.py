@@ -16,7 +16,7 @@ from interlock.sandbox.docker import (
 )
 
 from ..spec import Footprint, FootprintTooLarge, Limits
-from .common import SECRET_HINTS, container_address, path_address
+from .common import SECRET_HINTS, container_address, fp_parts, path_address
 from .errors import _docker_errors
 
 
@@ -139,22 +139,23 @@ def _snapshot(client: Any, fp: Footprint, limits: Limits, ref: dict[str, str] | 
     blobs: dict[str, bytes] = {}
     dirs: dict[str, str | None] = {}
     ids: dict[str, str] = {}
-    if len(fp.paths) > limits.max_objects:
+    containers, fp_paths = fp_parts(fp)
+    if len(fp_paths) > limits.max_objects:
         raise FootprintTooLarge(
-            f"the call touches {len(fp.paths)} paths, more than the rehearsal limit of {limits.max_objects}",
+            f"the call touches {len(fp_paths)} paths, more than the rehearsal limit of {limits.max_objects}",
             "narrow the command so it touches fewer files, or split it",
         )
 
     def lookup(name: str) -> dict[str, Any] | None:
         return _inspect(client, ref[name]) if name in ref else _inspect_named(client, name)
 
-    for name in fp.containers:
+    for name in containers:
         attrs = lookup(name)
         states[container_address(name)] = container_state(attrs) if attrs else None
         if attrs is not None and name not in ref:
             ids[name] = str(attrs["Id"])
     by_container: dict[str, list[str]] = {}
-    for name, path in fp.paths:
+    for name, path in fp_paths:
         by_container.setdefault(name, []).append(path)
     for name, paths in by_container.items():
         found = lookup(name)

@@ -17,7 +17,7 @@ from interlock.sandbox.docker import (
 )
 
 from ..spec import Footprint
-from .common import path_address
+from .common import parse_address, path_address
 from .errors import _describe, _docker_errors
 from .states import _inspect_named
 
@@ -31,7 +31,7 @@ def _watch(client: Any, fp: Footprint) -> Callable[[], list[str]]:
     /dev, /proc, /sys) and whatever is under a volume, bind mount or tmpfs (not in the container's
     layer; the plan's snapshot of its paths there is verified as before). A container that no longer
     exists, or that is another container now (removed or recreated by the plan), is skipped."""
-    names = list(dict.fromkeys([*fp.containers, *(n for n, _ in fp.paths)]))
+    names = list(dict.fromkeys(parse_address(a)[0] for a in fp.addresses))
     before: dict[str, LayerState] = {}
     for name in names:
         attrs = _inspect_named(client, name)

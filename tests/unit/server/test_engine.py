@@ -37,7 +37,7 @@ SPEC = ToolSpec(
     description="test tool",
     args=Args,
     read_only=False,
-    footprint=lambda a: Footprint(buckets=(a.bucket,)),
+    footprint=lambda a: Footprint((f"aws:s3:::{a.bucket}",)),
     snapshot=_snapshot,
     execute=lambda client, a, fp: None,
 )

@@ -40,7 +40,7 @@ RESTART = ToolSpec(
     read_only=False,
     target_kind="docker",
     service="docker",
-    footprint=lambda a: Footprint(containers=(a.container,)),
+    footprint=lambda a: Footprint((f"docker:container/{a.container}",)),
     snapshot=_noop,
     execute=_noop,
 )
@@ -54,7 +54,7 @@ REMOVE = ToolSpec(
     destructive=True,
     target_kind="docker",
     service="docker",
-    footprint=lambda a: Footprint(containers=(a.container,)),
+    footprint=lambda a: Footprint((f"docker:container/{a.container}",)),
     snapshot=_noop,
     execute=_noop,
 )
@@ -583,7 +583,7 @@ def test_novelty(seen: set[tuple[str, str, str]] | None, novel: bool) -> None:
 
 def test_a_novel_plan_is_confirmed_by_the_resource_name() -> None:
     plan = make_plan([("create", "aws:s3:::b/k")])
-    plan.footprint = Footprint(keys=(("site", "k"),)).to_dict()
+    plan.footprint = Footprint(("aws:s3:::site/k",)).to_dict()
     plan.id = 7
     assert plan.confirm_word() == "7"
     plan.risk = ["novel"]

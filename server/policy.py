@@ -146,37 +146,19 @@ def tool_classes(spec: ToolSpec) -> tuple[str, ...]:
 
 
 def address_space(spec: ToolSpec) -> str:
-    """The prefix every address this tool touches starts with."""
-    if spec.target_kind == "docker":
-        return "docker:container/"
-    if spec.service == "s3":
-        return "aws:s3:::"
-    return f"aws:{spec.service}:"
+    """The prefix every address this tool touches starts with (its toolset's address space)."""
+    return spec.address_prefix or f"aws:{spec.service}:"
 
 
 def call_addresses(spec: ToolSpec, args: Any) -> list[str]:
-    """Resource addresses a call names: the footprint's (a trailing ``*`` is a prefix), or for reads
-    without a footprint, derived from the arguments. Container paths are ``docker:container/NAME:/path``,
-    as the diff names them (tools/containers/)."""
+    """Resource addresses a call names, as its toolset derives them from the arguments: a write's
+    footprint, a read's addresses (a trailing ``*`` is a prefix); a tool whose toolset says
+    nothing names its whole address space."""
     if spec.footprint is not None:
         return spec.footprint(args).patterns()
-    a: dict[str, Any] = args.model_dump() if hasattr(args, "model_dump") else dict(args or {})
-    space = address_space(spec)
-    if spec.name.startswith("list_") and spec.target_kind == "docker":
-        return [f"{space}*"]  # a listing (its name argument is a filter, not a container)
-    if spec.target_kind == "docker":
-        name = a.get("container") or a.get("name")
-        if not name:
-            return [f"{space}*"]
-        return [f"{space}{name}:{a['path']}" if a.get("path") else f"{space}{name}"]
-    bucket = a.get("bucket")
-    if spec.service != "s3" or not bucket:
-        return [f"{space}*"]
-    if a.get("key"):
-        return [f"{space}{bucket}/{a['key']}"]
-    if "prefix" in a:
-        return [f"{space}{bucket}/{a.get('prefix') or ''}*"]
-    return [f"{space}{bucket}"]
+    if spec.addresses is not None:
+        return spec.addresses(args)
+    return [f"{address_space(spec)}*"]
 
 
 def plan_ttl(config: Config, target: TargetConfig) -> int:

@@ -35,13 +35,19 @@ from .config import GLOB_CHARS, WRITE_CLASSES, Config, TargetConfig
 
 OTHER = "(other)"
 SAFE_TTL_SECONDS = 24 * 3600
-ADDRESS_SPACES = ("aws:s3:::", "docker:container/")
 
 
 def all_specs() -> list[ToolSpec]:
     from interlock.tools import ALL_SPECS
 
     return list(ALL_SPECS)
+
+
+def address_spaces() -> tuple[str, ...]:
+    """Every toolset's address space (``aws:s3:::``, ``docker:container/``)."""
+    from interlock.tools import TOOLSETS
+
+    return tuple(t.address_prefix for t in TOOLSETS if t.address_prefix)
 
 
 def literal_prefix(pattern: str) -> str:
@@ -56,7 +62,7 @@ def covers_everything(pattern: str) -> bool:
     if lit == pattern:
         return False  # no wildcard: one resource
     return (
-        any(space.startswith(lit) for space in ADDRESS_SPACES)
+        any(space.startswith(lit) for space in address_spaces())
         or re.fullmatch(r"aws:[a-z0-9-]*:?", lit) is not None
     )
 

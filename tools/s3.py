@@ -67,6 +67,18 @@ def objects_fp(*keys: tuple[str, str], prefix: tuple[str, str] | None = None) ->
     )
 
 
+def read_addresses(a: Any) -> list[str]:
+    """What a read names: an object, the objects under a prefix, a bucket, or every bucket."""
+    bucket = getattr(a, "bucket", None)
+    if not bucket:
+        return [f"{_SPACE}*"]
+    if getattr(a, "key", None):
+        return [s3_object_address(bucket, a.key)]
+    if hasattr(a, "prefix"):
+        return [f"{_SPACE}{bucket}/{a.prefix or ''}*"]
+    return [s3_bucket_address(bucket)]
+
+
 def _split(address: str) -> tuple[str, str | None]:
     """``aws:s3:::b`` -> (b, None); ``aws:s3:::b/k`` -> (b, k)."""
     bucket, sep, key = address.removeprefix(_SPACE).partition("/")
@@ -645,6 +657,7 @@ TOOLSET = Toolset(
     summarize=summarize,
     confirm_name=confirm_name,
     address_prefix="aws:s3:::",
+    read_addresses=read_addresses,
     risk_flags=("access-policy", "public-access"),
     error_hints={
         "NoSuchBucket": "check the bucket name with list_s3_buckets",

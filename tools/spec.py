@@ -189,6 +189,7 @@ def human_size(n: Any) -> str:
 WatchFn = Callable[[Any, Footprint], Callable[[], list[str]]]
 RisksFn = Callable[[list[Change]], list[tuple[str, str]]]
 ListedFn = Callable[[Any, dict[str, Any]], tuple[str, list[str]]]
+AddressesFn = Callable[[Any], list[str]]
 
 
 @dataclass(frozen=True)
@@ -216,6 +217,8 @@ class ToolSpec:
     listed: ListedFn | None = None
     clone: CloneFn | None = None  # how a clone sandbox rehearses it (Docker); emulators use execute
     child_separator: str = "/"
+    address_prefix: str = ""
+    addresses: AddressesFn | None = None  # a read's resource addresses (policy decides on them)
 
     def __post_init__(self) -> None:
         if self.read_only and self.read is None:
@@ -257,6 +260,9 @@ class Toolset:
     # What separates a resource from the resources inside it (a container's paths: ':'); a
     # rehearsal that widens its footprint may add only addresses under the ones it was given.
     child_separator: str = "/"
+    # The addresses a read names, from its arguments (a trailing '*' is a prefix); None: the whole
+    # address space.
+    read_addresses: AddressesFn | None = None
 
     def read(
         self,
@@ -266,6 +272,7 @@ class Toolset:
         args: type[BaseModel],
         fn: ReadFn,
         listed: ListedFn | None = None,
+        addresses: AddressesFn | None = None,
     ) -> ToolSpec:
         return ToolSpec(
             name=name,
@@ -280,6 +287,8 @@ class Toolset:
             idempotent=True,
             canonical=self.canonical,
             listed=listed,
+            address_prefix=self.address_prefix,
+            addresses=addresses or self.read_addresses,
         )
 
     def write(
@@ -315,4 +324,5 @@ class Toolset:
             risks=self.risks,
             widens=widens,
             child_separator=self.child_separator,
+            address_prefix=self.address_prefix,
         )

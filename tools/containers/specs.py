@@ -26,7 +26,7 @@ from .args import (
     StopArgs,
     WriteFile,
 )
-from .common import VOLATILE, container_address, container_fp, kind_of, parse_address
+from .common import VOLATILE, container_address, container_fp, kind_of, parse_address, path_address
 from .execute import (
     exec_exec,
     exec_recreate,
@@ -66,6 +66,19 @@ def summarize(kind: str, state: dict[str, Any]) -> tuple[list[str], frozenset[st
     return None
 
 
+def read_addresses(a: Any) -> list[str]:
+    """What a read names: a container, or a path in it."""
+    name = getattr(a, "container", None) or getattr(a, "name", None)
+    if not name:
+        return [container_address("*")]
+    path = getattr(a, "path", None)
+    return [path_address(name, path) if path else container_address(name)]
+
+
+def _every_container(a: Any) -> list[str]:
+    return [container_address("*")]
+
+
 def confirm_name(fp: Footprint) -> str | None:
     """What the approver types for a destructive or novel plan: the container's name."""
     for address in fp.addresses:
@@ -85,6 +98,7 @@ TOOLSET = Toolset(
     summarize=summarize,
     confirm_name=confirm_name,
     address_prefix="docker:container/",
+    read_addresses=read_addresses,
     child_separator=":",
     risk_flags=(
         "lower-fidelity",
@@ -110,6 +124,7 @@ SPECS: tuple[ToolSpec, ...] = (
         ListContainers,
         read_list_containers,
         listed=lambda a, r: ("containers", [container_address(c["name"]) for c in r.get("containers", [])]),
+        addresses=_every_container,  # its name argument is a filter, not a container
     ),
     _read(
         "inspect_container",
@@ -132,6 +147,7 @@ SPECS: tuple[ToolSpec, ...] = (
         "List the images on the Docker host: id, tags, size, labels.",
         ListImages,
         read_list_images,
+        addresses=_every_container,
     ),
     _read(
         "read_container_file",

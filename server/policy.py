@@ -436,6 +436,9 @@ def evaluate_plan(
         notes.append(f"{len(actions)} changes in one plan")
     if spec.risks is not None:  # what the toolset reads from its own diff (a public bucket policy)
         for flag, note in spec.risks(changes):
+            if not flag:  # a note for the approver that raises nothing
+                notes.append(note)
+                continue
             risk.append(flag)
             if flag not in ("access-policy",):
                 notes.append(f"{flag}: {note}")

@@ -108,13 +108,15 @@ class Footprint:
                 pass
         raise ValueError(f"unreadable footprint {sorted(d)}")
 
-    def resolve(self, states: Mapping[str, Any]) -> Footprint:
+    def resolve(self, states: Mapping[str, Any]) -> Resolved:
         """The footprint with every prefix replaced by the exact addresses ``states`` holds under it
-        (what existed when the call was planned), in address order."""
-        if not self.prefixes:
-            return self
-        found = [a for a in sorted(states) if states[a] is not None and a.startswith(self.prefixes)]
-        return Footprint((*self.addresses, *found))
+        (what existed when the call was planned), in address order, carrying those states."""
+        found = (
+            [a for a in sorted(states) if states[a] is not None and a.startswith(self.prefixes)]
+            if self.prefixes
+            else []
+        )
+        return Resolved((*self.addresses, *found), baseline=dict(states))
 
     @cached_property
     def _exact(self) -> frozenset[str]:
@@ -140,6 +142,19 @@ class Footprint:
         return [*self.addresses, *(p + "*" for p in self.prefixes)]
 
 
+@dataclass(frozen=True, eq=False)
+class Resolved(Footprint):
+    """A footprint resolved against the baseline the approver saw: exact addresses only, and that
+    baseline, so an execute can act on exactly the planned resources (the versions it lists, the
+    ETag an object had) and nothing that appeared since."""
+
+    baseline: Mapping[str, Any] = field(default_factory=dict)
+
+    def planned(self, address: str) -> Any:
+        """The state ``address`` had when planned (None: absent, or not in the footprint)."""
+        return self.baseline.get(address)
+
+
 # Plans stored before footprints were addresses carry S3 and Docker fields; they are read (and
 # their hash checked) as stored, so the old shape is translated here and nowhere else.
 _LEGACY_FIELDS = ("buckets", "prefixes", "keys", "containers", "paths")
@@ -160,13 +175,17 @@ def _from_legacy(d: Mapping[str, Any]) -> Footprint:
     addresses += [f"{s3}{b}/{k}" for b, k in pairs["keys"]]
     addresses += [f"{docker}{c}" for c in d.get("containers", ())]
     addresses += [f"{docker}{c}:{p}" for c, p in pairs["paths"]]
-    return Footprint(tuple(addresses), tuple(f"{s3}{b}/{p}" for b, p in pairs["prefixes"]))
+    prefixes = [f"{s3}{b}/{p}" for b, p in pairs["prefixes"]]
+    # A whole-bucket prefix came only from the bucket deletes, whose footprint now names the
+    # bucket's object versions too.
+    prefixes += [f"{s3}{b}?version=" for b, p in pairs["prefixes"] if p == ""]
+    return Footprint(tuple(addresses), tuple(prefixes))
 
 
 ReadFn = Callable[[Any, Any, Limits], dict[str, Any]]
 FootprintFn = Callable[[Any], Footprint]
 SnapshotFn = Callable[[Any, Footprint, Limits], Snapshot]
-ExecuteFn = Callable[[Any, Any, Footprint], "dict[str, Any] | None"]
+ExecuteFn = Callable[[Any, Any, "Resolved"], "dict[str, Any] | None"]
 # A rehearsal on a clone sandbox: (production client, args, baseline, clone settings, limits) -> Rehearsal
 CloneFn = Callable[[Any, Any, Any, Any, "Limits"], Any]
 CanonicalFn = Callable[[Any, Any], Any]

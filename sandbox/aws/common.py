@@ -9,11 +9,14 @@ object was not touched and its state is mapped back to the baseline's.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
 import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -65,18 +68,46 @@ def s3_object_address(bucket: str, key: str) -> str:
     return f"aws:s3:::{bucket}/{key}"
 
 
-def parse_s3_address(address: str) -> tuple[str, str | None]:
+VERSION_MARK = "?version="  # bucket names cannot hold '?', so no object address contains it there
+
+
+def s3_version_address(bucket: str, key: str, version_id: str) -> str:
+    """One noncurrent version or delete marker: the bucket, then [key, version id] as canonical JSON
+    (keys and version ids may hold any character, so neither is split on one)."""
+    return f"aws:s3:::{bucket}{VERSION_MARK}" + json.dumps([key, version_id], separators=(",", ":"))
+
+
+def parse_s3_version(address: str) -> tuple[str, str, str] | None:
+    """(bucket, key, version id) of a version address; None for any other address."""
     rest = address.removeprefix("aws:s3:::")
+    bucket, sep, tail = rest.partition(VERSION_MARK)
+    if not sep or "/" in bucket:
+        return None
+    try:
+        key, version_id = json.loads(tail)
+    except (ValueError, TypeError):
+        return None
+    return bucket, str(key), str(version_id)
+
+
+def parse_s3_address(address: str) -> tuple[str, str | None]:
+    """(bucket, key) of an object, (bucket, None) of a bucket; a version address is its bucket's."""
+    rest = address.removeprefix("aws:s3:::")
+    version = parse_s3_version(address)
+    if version is not None:
+        return version[0], None
     bucket, sep, key = rest.partition("/")
     return bucket, (key if sep else None)
 
 
-def placeholder_body(address: str) -> bytes:
-    return b"interlock-placeholder " + address.encode()
+def placeholder_body(address: str, nonce: str) -> bytes:
+    """The body seeded for an object too large to read. ``nonce`` is fresh for every seed, so no
+    body a call writes can pass for a placeholder (and so for the large object it stands for)."""
+    return b"interlock-placeholder " + nonce.encode() + b" " + address.encode()
 
 
-def placeholder_etag(address: str) -> str:
-    return '"' + hashlib.md5(placeholder_body(address)).hexdigest() + '"'
+def placeholder_etag(body: bytes) -> str:
+    return '"' + hashlib.md5(body).hexdigest() + '"'
 
 
 class Recorder:
@@ -100,15 +131,69 @@ class Recorder:
         return replaced
 
 
-def restore_placeholders(snapshot: Snapshot, placeholders: dict[str, tuple[str, State]]) -> Snapshot:
-    """Map objects that still hold their placeholder back to the baseline state."""
-    if not placeholders:
+@dataclass
+class Seeded:
+    """What a seed put in the sandbox in place of production's own identities, so the rehearsal's
+    after-state can be read back in production's terms.
+
+    - ``objects``: address -> (the ETag the sandbox gave it, production's state). An object still
+      holding that ETag after the call was not touched: it is production's state, exactly (a
+      multipart ``-N`` ETag or a placeholder body never shows up as a change).
+    - ``placeholders``: placeholder ETag -> the address whose body it stands for (an object above
+      the read cap). An object elsewhere holding it was copied from there: it has that object's
+      size, ETag and content hash, never the placeholder's.
+    - ``versions``: the sandbox's address of a seeded noncurrent version or delete marker ->
+      production's address of it.
+    """
+
+    objects: dict[str, tuple[str, State]] = field(default_factory=dict)
+    placeholders: dict[str, str] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
+
+    def translate(self, resolved: Any) -> Any:
+        """The resolved footprint (``tools.spec.Resolved``) in the sandbox's terms, for the call run
+        there: its version addresses are the sandbox's, and each planned object has the ETag the
+        sandbox gave it, so "exactly what was planned" means the same thing on both sides."""
+        if not (self.versions or self.objects) or not hasattr(resolved, "baseline"):
+            return resolved
+        inverse = {prod: sandbox for sandbox, prod in self.versions.items()}
+        baseline: dict[str, Any] = {}
+        for addr, st in resolved.baseline.items():
+            if addr in inverse:
+                baseline[inverse[addr]] = st
+            elif st is not None and addr in self.objects:
+                baseline[addr] = {**st, "etag": self.objects[addr][0]}
+            else:
+                baseline[addr] = st
+        addresses = tuple(inverse.get(a, a) for a in resolved.addresses)
+        return dataclasses.replace(resolved, addresses=addresses, baseline=baseline)
+
+
+CONTENT_FIELDS = ("size", "etag", "sha256")
+
+
+def restore_identities(snapshot: Snapshot, seeded: Seeded, baseline: Snapshot) -> Snapshot:
+    """The sandbox's after-state in production's terms (see ``Seeded``)."""
+    if not (seeded.objects or seeded.versions):
         return snapshot
-    states = dict(snapshot.states)
-    for addr, (etag, baseline) in placeholders.items():
-        st = states.get(addr)
-        if st is not None and st.get("etag") == etag:
-            states[addr] = baseline
+    states: dict[str, State | None] = {}
+    for addr, st in snapshot.states.items():
+        if addr in seeded.versions:
+            prod = seeded.versions[addr]
+            states[prod] = baseline.states.get(prod) if st is not None else None
+            continue
+        if st is not None and addr in seeded.objects and st.get("etag") == seeded.objects[addr][0]:
+            # The body seeded is the body it has: production's content fields. The rest (type,
+            # metadata, tags) was seeded as production's and is read as the rehearsal left it.
+            prod_state = seeded.objects[addr][1]
+            states[addr] = {**st, **{f: prod_state.get(f) for f in CONTENT_FIELDS if f in prod_state}}
+        elif st is not None and st.get("etag") in seeded.placeholders:
+            origin = seeded.objects[seeded.placeholders[st["etag"]]][1]
+            states[addr] = {**st, **{f: origin.get(f) for f in CONTENT_FIELDS if f in origin}}
+        else:
+            states[addr] = st
+    for prod in seeded.versions.values():
+        states.setdefault(prod, None)  # not there after the call: it was deleted
     return Snapshot(states=states, blobs=snapshot.blobs, detail=snapshot.detail, context=snapshot.context)
 
 
@@ -177,8 +262,13 @@ class AwsSandbox:
         """Remove what an earlier rehearsal left (all of it, or the footprint's resources)."""
         raise NotImplementedError
 
-    def seed(self, baseline: Snapshot, region: str) -> dict[str, tuple[str, State]]:
-        """Create every present resource of the baseline; return the placeholders it seeded."""
+    def differences(self, baseline: Snapshot) -> list[tuple[str, str]]:
+        """Where this sandbox is known to decide differently from AWS for this baseline, as
+        (risk flag, note for the approver). None known by default."""
+        return []
+
+    def seed(self, baseline: Snapshot, region: str) -> Seeded:
+        """Create every present resource of the baseline; say which identities the sandbox gave them."""
         raise NotImplementedError
 
     # the rehearsal ---------------------------------------------------------------
@@ -205,23 +295,32 @@ class AwsSandbox:
             async with self.lease(call.addresses, call.baseline) as recorder:
                 assert self.clients is not None
                 t0 = time.perf_counter()
-                placeholders = await anyio.to_thread.run_sync(self.seed, call.baseline, call.region)
+                seeded = await anyio.to_thread.run_sync(self.seed, call.baseline, call.region)
                 timings["seed_ms"] = (time.perf_counter() - t0) * 1000
                 client = self.clients.client(call.service, call.region)
                 t0 = time.perf_counter()
                 try:
-                    output = await anyio.to_thread.run_sync(call.execute, client, call.args, call.resolved)
+                    resolved = seeded.translate(call.resolved)
+                    output = await anyio.to_thread.run_sync(call.execute, client, call.args, resolved)
                 except ClientError as exc:
                     raise classify(exc, call.tool) from exc
                 timings["execute_ms"] = (time.perf_counter() - t0) * 1000
                 t0 = time.perf_counter()
                 after = await anyio.to_thread.run_sync(call.snapshot, client, call.footprint, call.limits)
-                after = restore_placeholders(after, placeholders)
+                after = restore_identities(after, seeded, call.baseline)
                 timings["snapshot_ms"] = (time.perf_counter() - t0) * 1000
                 replaced = recorder.replaced_buckets()
         except (BotoCoreError, ClientError) as exc:
             raise SandboxError(f"the sandbox failed during the rehearsal: {exc}") from exc
-        return Rehearsal(after=after, replaced=replaced, output=output or {}, timings=timings)
+        found = self.differences(call.baseline)
+        return Rehearsal(
+            after=after,
+            replaced=replaced,
+            output=output or {},
+            timings=timings,
+            notes=[f"{flag}: {note}" for flag, note in found],
+            risk=list(dict.fromkeys(flag for flag, _ in found)),
+        )
 
 
 EMULATOR_CREDENTIALS = {

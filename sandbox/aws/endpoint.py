@@ -19,9 +19,9 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..base import SandboxError
-from ..diff import Snapshot, State
-from .common import FAKE_CREDENTIALS, AwsSandbox, ClientCache
-from .s3 import delete_buckets, footprint_buckets, seed_client
+from ..diff import Snapshot
+from .common import FAKE_CREDENTIALS, AwsSandbox, ClientCache, Seeded
+from .s3 import buckets_with_policies, delete_buckets, footprint_buckets, seed_client
 
 
 class EndpointSandbox(AwsSandbox):
@@ -75,7 +75,22 @@ class EndpointSandbox(AwsSandbox):
         except (BotoCoreError, ClientError) as exc:
             raise SandboxError(f"could not reset the sandbox emulator at {self.url}: {exc}") from exc
 
-    def seed(self, baseline: Snapshot, region: str) -> dict[str, tuple[str, State]]:
+    def differences(self, baseline: Snapshot) -> list[tuple[str, str]]:
+        if self._describe.get("emulator") != "LocalStack":
+            return []
+        with_policy = buckets_with_policies(baseline)
+        if not with_policy:
+            return []
+        return [
+            (
+                "sandbox-differs",
+                "LocalStack's open core does not enforce bucket policies, so this rehearsal ignored the policy "
+                f"of {', '.join(with_policy)}; production enforces it, and a call it denies fails at apply "
+                "(nothing is changed then, and the plan ends failed)",
+            )
+        ]
+
+    def seed(self, baseline: Snapshot, region: str) -> Seeded:
         assert self._admin is not None
         try:
             return seed_client(self._admin.client("s3", region), baseline, region)

@@ -12,8 +12,8 @@ import logging
 from typing import Any
 
 from ..base import SandboxError
-from ..diff import Snapshot, State
-from .common import ACCOUNT_ID, FAKE_CREDENTIALS, AwsSandbox, ClientCache
+from ..diff import Snapshot
+from .common import ACCOUNT_ID, FAKE_CREDENTIALS, AwsSandbox, ClientCache, Seeded
 from .s3 import seed_moto
 
 
@@ -26,6 +26,7 @@ class MotoSandbox(AwsSandbox):
         super().__init__()
         self._host = host
         self._server: Any = None
+        self._admin: ClientCache | None = None
 
     @property
     def endpoint_url(self) -> str:
@@ -45,13 +46,16 @@ class MotoSandbox(AwsSandbox):
             raise SandboxError(f"could not start the embedded moto sandbox: {exc}") from exc
         self._server = server
         self.clients = ClientCache(f"http://{host}:{port}", FAKE_CREDENTIALS)
+        self._admin = ClientCache(
+            f"http://{host}:{port}", FAKE_CREDENTIALS
+        )  # seeding: not the rehearsal's calls
         self.clients.client("s3").list_buckets()  # warm up: the first request loads moto's S3 backend
 
     def stop(self) -> None:
         if self._server is not None:
             self._server.stop()
             self._server = None
-            self.clients = None
+            self.clients = self._admin = None
 
     def describe(self) -> dict[str, Any]:
         import moto
@@ -69,7 +73,9 @@ class MotoSandbox(AwsSandbox):
         s3_backends[ACCOUNT_ID]["aws"].reset()
         s3_backends.bucket_accounts.clear()
 
-    def seed(self, baseline: Snapshot, region: str) -> dict[str, tuple[str, State]]:
+    def seed(self, baseline: Snapshot, region: str) -> Seeded:
         from moto.s3.models import s3_backends
 
-        return seed_moto(s3_backends[ACCOUNT_ID]["aws"], baseline, region)
+        if self._admin is None:
+            raise SandboxError("the sandbox is not running")
+        return seed_moto(s3_backends[ACCOUNT_ID]["aws"], baseline, region, self._admin.client("s3", region))

@@ -91,6 +91,20 @@ async def test_an_unreachable_endpoint_sandbox_refuses_the_plan_and_names_the_ur
     assert "Contents" not in production.s3.list_objects_v2(Bucket="logs")
 
 
+async def test_a_plan_rehearsed_on_localstack_over_a_bucket_policy_tells_the_approver_it_was_ignored(
+    localstack: LocalStack, production: Any, tmp_path: Path
+) -> None:
+    localstack.delete_all_buckets()
+    production.s3.create_bucket(Bucket="guarded")
+    production.s3.put_bucket_policy(Bucket="guarded", Policy=json.dumps(DENY_DELETE).replace("diff", "guarded"))
+    cfg = config(tmp_path / "db.sqlite", production.endpoint, localstack.endpoint)
+    async with open_engine(cfg) as engine:
+        spec = engine.specs["put_s3_object"]
+        plan = await engine.plan(spec, spec.args(bucket="guarded", key="a.txt", body="x"), "policy note", None)
+    assert "sandbox-differs" in plan.risk
+    assert any("does not enforce bucket policies" in n and "guarded" in n for n in plan.rehearsal["notes"])
+
+
 # ---------------------------------------------------------------- differential
 
 
@@ -134,6 +148,16 @@ DENY_DELETE = {
         {"Effect": "Deny", "Principal": "*", "Action": "s3:DeleteObject", "Resource": "arn:aws:s3:::diff/*"}
     ],
 }
+
+
+def _history():  # type: ignore[no-untyped-def]
+    def setup(s3: Any) -> None:
+        _bucket(("a", b"1"), versioned=True)(s3)
+        s3.put_object(Bucket="diff", Key="a", Body=b"2")
+        s3.put_object(Bucket="diff", Key="gone", Body=b"x")
+        s3.delete_object(Bucket="diff", Key="gone")
+
+    return setup
 
 
 def _with_policy(policy: dict[str, Any], *objects: tuple[str, bytes]):  # type: ignore[no-untyped-def]
@@ -207,6 +231,18 @@ SCENARIOS = [
         {"source_bucket": "diff", "source_key": "src.txt", "bucket": "diff", "key": "dst.txt"},
     ),
     Scenario(
+        "copy a tagged object in a versioned bucket",
+        _bucket(("src.txt", b"s"), versioned=True, tags={"owner": "a"}),
+        "copy_s3_object",
+        {"source_bucket": "diff", "source_key": "src.txt", "bucket": "diff", "key": "dst.txt"},
+    ),
+    Scenario(
+        "force-delete a versioned bucket with history",
+        _history(),
+        "delete_s3_bucket",
+        {"bucket": "diff", "force": True},
+    ),
+    Scenario(
         "put into a versioned bucket",
         _bucket(("v.txt", b"v1"), versioned=True),
         "put_s3_object",
@@ -220,8 +256,12 @@ KNOWN_DIFFERENCES: dict[tuple[str, str], str] = {
     ("LocalStack sandbox → moto production", "delete under a policy that denies deletes"): (
         "LocalStack's open core does not enforce bucket policies: the rehearsal deletes the object, the "
         "plan shows the delete, and a production that enforces them (moto here, AWS) answers AccessDenied "
-        "at apply. Apply fails with the object named and nothing deleted; the approver is not yet told "
-        "that this sandbox ignores policies (the S3 fidelity issue)."
+        "at apply. Apply fails with the object named and nothing deleted, and the plan told the approver "
+        "beforehand (risk flag sandbox-differs, test_a_plan_rehearsed_on_localstack_over_a_bucket_policy_…)."
+    ),
+    ("moto sandbox → LocalStack production", "delete under a policy that denies deletes"): (
+        "The other side of the same gap: the moto sandbox enforces the policy as AWS does, so the call is "
+        "refused when planned, where a LocalStack production would have deleted the object."
     ),
 }
 

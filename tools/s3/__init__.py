@@ -12,13 +12,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from interlock.sandbox.aws import s3_bucket_address, s3_object_address
+from interlock.sandbox.aws import (
+    VERSION_MARK,
+    parse_s3_version,
+    s3_bucket_address,
+    s3_object_address,
+    s3_version_address,
+)
 
 if TYPE_CHECKING:  # boto3-stubs: every S3 call below is type-checked
     from mypy_boto3_s3 import S3Client
@@ -26,7 +32,7 @@ if TYPE_CHECKING:  # boto3-stubs: every S3 call below is type-checked
 
 from interlock.sandbox.diff import Action, Change, Snapshot, State
 
-from ..spec import Footprint, FootprintTooLarge, Limits, ToolFailure, Toolset, ToolSpec, human_size
+from ..spec import Footprint, FootprintTooLarge, Limits, Resolved, ToolFailure, Toolset, ToolSpec, human_size
 from .args import (
     BucketOnly,
     CopyObject,
@@ -46,6 +52,8 @@ VOLATILE = frozenset({"last_modified"})
 
 
 def kind_of(address: str) -> str:
+    if parse_s3_version(address) is not None:
+        return "s3.version"
     return "s3.object" if "/" in address.removeprefix("aws:s3:::") else "s3.bucket"
 
 
@@ -55,11 +63,12 @@ _SPACE = "aws:s3:::"
 
 
 def bucket_fp(*buckets: str, objects: bool = False) -> Footprint:
-    """Buckets, and with ``objects`` every object in them."""
-    return Footprint(
-        tuple(s3_bucket_address(b) for b in buckets),
-        tuple(f"{_SPACE}{b}/" for b in buckets) if objects else (),
+    """Buckets, and with ``objects`` every object in them and every noncurrent version and delete
+    marker (what a bucket delete destroys)."""
+    prefixes = (
+        [p for b in buckets for p in (f"{_SPACE}{b}/", f"{_SPACE}{b}{VERSION_MARK}")] if objects else []
     )
+    return Footprint(tuple(s3_bucket_address(b) for b in buckets), tuple(prefixes))
 
 
 def objects_fp(*keys: tuple[str, str], prefix: tuple[str, str] | None = None) -> Footprint:
@@ -89,16 +98,19 @@ def _split(address: str) -> tuple[str, str | None]:
 
 
 def _parts(fp: Footprint) -> tuple[list[str], list[tuple[str, str]], list[tuple[str, str]]]:
-    """A footprint in S3's terms: buckets, (bucket, prefix) listings, (bucket, key) objects."""
+    """A footprint in S3's terms: buckets, (bucket, prefix) listings, (bucket, key) objects.
+    Versions are the bucket's: its snapshot reads them when the footprint covers them."""
     buckets: list[str] = []
     keys: list[tuple[str, str]] = []
     for address in fp.addresses:
+        if parse_s3_version(address) is not None:
+            continue
         bucket, key = _split(address)
         if key is None:
             buckets.append(bucket)
         else:
             keys.append((bucket, key))
-    prefixes = [(b, k or "") for b, k in map(_split, fp.prefixes)]
+    prefixes = [(b, k or "") for b, k in map(_split, fp.prefixes) if k is not None]
     return buckets, prefixes, keys
 
 
@@ -112,33 +124,93 @@ MISSING = {"NoSuchBucket", "NoSuchKey", "404", "NotFound", "NoSuchBucketPolicy",
 # ---------------------------------------------------------------- snapshots
 
 
+def _optional(call: Callable[[], Any], missing: set[str], default: Any = None) -> Any:
+    """The answer of a read whose "not configured" error means ``default``."""
+    try:
+        return call()
+    except ClientError as exc:
+        if _code(exc) not in missing:
+            raise
+        return default
+
+
 def bucket_state(client: S3Client, bucket: str) -> State | None:
+    """Everything about a bucket that can change what a call on it or its objects does: region,
+    versioning, policy, tags, object lock, ownership controls and public access block. The reads
+    run in parallel (one round trip's time, not seven)."""
     try:
         loc = client.get_bucket_location(Bucket=bucket).get("LocationConstraint") or "us-east-1"
     except ClientError as exc:
         if _code(exc) in MISSING:
             return None
         raise
-    versioning = client.get_bucket_versioning(Bucket=bucket).get("Status")
-    try:
-        policy: Any = json.loads(client.get_bucket_policy(Bucket=bucket)["Policy"])
-    except ClientError as exc:
-        if _code(exc) not in MISSING:
-            raise
-        policy = None
-    try:
-        tagset = client.get_bucket_tagging(Bucket=bucket).get("TagSet", [])
-    except ClientError as exc:
-        if _code(exc) not in MISSING:
-            raise
-        tagset = []
-    return {
+    reads: dict[str, Callable[[], Any]] = {
+        "versioning": lambda: client.get_bucket_versioning(Bucket=bucket).get("Status"),
+        "policy": lambda: _optional(
+            lambda: json.loads(client.get_bucket_policy(Bucket=bucket)["Policy"]), MISSING
+        ),
+        "tags": lambda: _optional(
+            lambda: client.get_bucket_tagging(Bucket=bucket).get("TagSet", []), MISSING, []
+        ),
+        "object_lock": lambda: _optional(
+            lambda: client.get_object_lock_configuration(Bucket=bucket).get("ObjectLockConfiguration"),
+            {"ObjectLockConfigurationNotFoundError", *MISSING},
+        ),
+        "ownership": lambda: _optional(
+            lambda: [
+                r.get("ObjectOwnership")
+                for r in client.get_bucket_ownership_controls(Bucket=bucket)["OwnershipControls"]["Rules"]
+            ],
+            {"OwnershipControlsNotFoundError", *MISSING},
+        ),
+        "public_access_block": lambda: _optional(
+            lambda: client.get_public_access_block(Bucket=bucket).get("PublicAccessBlockConfiguration"),
+            {"NoSuchPublicAccessBlockConfiguration", *MISSING},
+        ),
+    }
+    with ThreadPoolExecutor(max_workers=len(reads)) as pool:
+        futures = {name: pool.submit(fn) for name, fn in reads.items()}
+        got = {name: f.result() for name, f in futures.items()}
+    state: State = {
         "name": bucket,
         "region": loc,
-        "versioning": versioning,
-        "policy": policy,
-        "tags": {t["Key"]: t["Value"] for t in tagset},
+        "versioning": got["versioning"],
+        "policy": got["policy"],
+        "tags": _tag_map(got["tags"]),
     }
+    for name in SETTINGS:
+        if got[name]:
+            state[name] = got[name]
+    return state
+
+
+# Read and seeded (they decide what calls do) but carried as context, not compared: emulators and
+# AWS give new buckets different defaults for them (AWS: owner-enforced, public access blocked),
+# so an after-state holding them would differ on every bucket created. A change to them between
+# plan and apply still makes the plan stale.
+SETTINGS = ("object_lock", "ownership", "public_access_block")
+
+
+def _settings_to_context(states: dict[str, State | None], context: dict[str, Any]) -> None:
+    settings: dict[str, Any] = {}
+    for addr, st in states.items():
+        if st is None or kind_of(addr) != "s3.bucket":
+            continue
+        found = {name: st.pop(name) for name in SETTINGS if name in st}
+        if found:
+            settings[st["name"]] = found
+    for name, st in (context.get("buckets") or {}).items():
+        if st is not None:
+            found = {n: st.pop(n) for n in SETTINGS if n in st}
+            if found:
+                settings[name] = found
+    if settings:
+        context["settings"] = settings
+
+
+def _tag_map(tagset: Any) -> dict[str, str]:
+    """A TagSet as a map; a tag with an empty value comes back without ``Value`` from some servers."""
+    return {t["Key"]: t.get("Value", "") for t in tagset or []}
 
 
 def _iter_listing(client: S3Client, bucket: str, prefix: str) -> Iterator[ObjectTypeDef]:
@@ -159,8 +231,10 @@ def _listing_state(key: str, size: int, etag: str, last_modified: Any) -> State:
 
 
 def _full_state(client: S3Client, bucket: str, key: str, limits: Limits) -> tuple[State | None, bytes | None]:
-    # One GetObject carries what HeadObject would (size, ETag, type, metadata) and TagCount, so
-    # tags are read only when there are some: 1 request for most objects instead of 3.
+    """Everything about one object: content (hash, and the bytes up to the read cap), type,
+    metadata and tags. Tags are always read: a server may leave TagCount out (LocalStack does in
+    versioned buckets), and a state is never called verified on a field that was not read. An
+    object above the read cap keeps everything but its content hash (``sha256`` None)."""
     try:
         resp = client.get_object(Bucket=bucket, Key=key)
     except ClientError as exc:
@@ -168,23 +242,56 @@ def _full_state(client: S3Client, bucket: str, key: str, limits: Limits) -> tupl
             return None, None
         raise
     size = int(resp.get("ContentLength", 0))
-    etag = resp.get("ETag", "")
+    body: bytes | None = None
     if size > limits.max_read_bytes:
         resp["Body"].close()
-        return _listing_state(key, size, etag, resp.get("LastModified")), None
-    body = resp["Body"].read()
-    tags = client.get_object_tagging(Bucket=bucket, Key=key).get("TagSet", []) if resp.get("TagCount") else []
+    else:
+        body = resp["Body"].read()
+    tags = client.get_object_tagging(Bucket=bucket, Key=key).get("TagSet", [])
     state = {
         "key": key,
-        "size": len(body),
-        "etag": etag,
-        "sha256": hashlib.sha256(body).hexdigest(),
+        "size": size if body is None else len(body),
+        "etag": resp.get("ETag", ""),
+        "sha256": hashlib.sha256(body).hexdigest() if body is not None else None,
         "content_type": resp.get("ContentType", ""),
         "metadata": dict(resp.get("Metadata", {})),
-        "tags": {t["Key"]: t["Value"] for t in tags},
+        "tags": _tag_map(tags),
         "last_modified": str(resp.get("LastModified")),
     }
     return state, body
+
+
+def _history(
+    client: S3Client, bucket: str, states: dict[str, State | None], limits: Limits
+) -> dict[str, int]:
+    """Read a versioned bucket's noncurrent versions and delete markers into ``states`` (one
+    ``s3.version`` address each); the counts go on the bucket's state. A bucket delete has to
+    remove them all, so they are part of what it destroys, and what makes a bucket "not empty"."""
+    counts = {"noncurrent_versions": 0, "delete_markers": 0}
+    paginator = client.get_paginator("list_object_versions")
+    for page in paginator.paginate(Bucket=bucket):
+        entries: list[tuple[Any, bool]] = [(v, False) for v in page.get("Versions", [])]
+        entries += [(m, True) for m in page.get("DeleteMarkers", [])]
+        for entry, marker in entries:
+            if entry.get("IsLatest") and not marker:
+                continue  # the current version: the object's own address holds it
+            counts["delete_markers" if marker else "noncurrent_versions"] += 1
+            if sum(counts.values()) > limits.max_objects:
+                raise FootprintTooLarge(
+                    f"s3://{bucket} holds more than {limits.max_objects} object versions and delete markers, "
+                    "the rehearsal limit",
+                    "remove old versions with a lifecycle rule first, or split the cleanup into several plans",
+                )
+            states[s3_version_address(bucket, entry["Key"], entry["VersionId"])] = {
+                "key": entry["Key"],
+                "version_id": entry["VersionId"],
+                "delete_marker": marker,
+                "latest": bool(entry.get("IsLatest")),
+                "size": None if marker else int(entry.get("Size", 0)),
+                "etag": None if marker else entry.get("ETag"),
+                "last_modified": str(entry.get("LastModified")),
+            }
+    return counts
 
 
 def snapshot(client: S3Client, fp: Footprint, limits: Limits) -> Snapshot:
@@ -194,23 +301,20 @@ def snapshot(client: S3Client, fp: Footprint, limits: Limits) -> Snapshot:
     for bucket in fp_buckets:
         states[s3_bucket_address(bucket)] = bucket_state(client, bucket)
 
-    # Parent buckets of the objects, when the bucket itself is not in the footprint: the
-    # sandbox must hold them (or not) exactly as production does.
-    parents: dict[str, str | None] = {}
+    # The buckets that hold the objects, when the bucket itself is not in the footprint: read in
+    # full (policy, versioning, object lock, ...) so that the sandbox holds them as production
+    # does and decides the call the same way. They are context, not changes; a change to them
+    # still makes the plan stale.
+    parents: dict[str, State | None] = {}
     for bucket in dict.fromkeys([b for b, _ in fp_prefixes] + [b for b, _ in fp_keys]):
-        if bucket in fp_buckets:
-            st = states[s3_bucket_address(bucket)]
-            parents[bucket] = st["region"] if st else None
-            continue
-        try:
-            parents[bucket] = (
-                client.get_bucket_location(Bucket=bucket).get("LocationConstraint") or "us-east-1"
-            )
-        except ClientError as exc:
-            if _code(exc) not in MISSING:
-                raise
-            parents[bucket] = None
-    context = {"buckets": parents}
+        address = s3_bucket_address(bucket)
+        parents[bucket] = states[address] if address in states else bucket_state(client, bucket)
+    context: dict[str, Any] = {"buckets": parents}
+
+    for bucket in fp_buckets:
+        st = states[s3_bucket_address(bucket)]
+        if st is not None and st.get("versioning") and fp.covers(s3_version_address(bucket, "", "")):
+            st["history"] = _history(client, bucket, states, limits)
 
     listed: dict[str, tuple[str, str, ObjectTypeDef]] = {}
     for bucket, prefix in fp_prefixes:
@@ -249,6 +353,8 @@ def snapshot(client: S3Client, fp: Footprint, limits: Limits) -> Snapshot:
             states[addr] = st
             if body is not None:
                 blobs[addr] = body
+        _mark_versioned(states, parents)
+        _settings_to_context(states, context)
         return Snapshot(states=states, blobs=blobs, detail="full", context=context)
 
     for addr, (_b, k, obj) in listed.items():
@@ -263,7 +369,21 @@ def snapshot(client: S3Client, fp: Footprint, limits: Limits) -> Snapshot:
             if _code(exc) not in MISSING:
                 raise
             states[s3_object_address(b, k)] = None
+    _mark_versioned(states, parents)
+    _settings_to_context(states, context)
     return Snapshot(states=states, blobs={}, detail="listing", context=context)
+
+
+def _mark_versioned(states: dict[str, State | None], parents: dict[str, State | None]) -> None:
+    """An object in a versioned bucket says so: deleting it leaves a delete marker and keeps its
+    versions, overwriting it keeps the old one (what the approver weighs)."""
+    for addr, st in states.items():
+        if st is None or parse_s3_version(addr) is not None:
+            continue
+        bucket, key = _split(addr)
+        versioning = (parents.get(bucket) or {}).get("versioning") if key is not None else None
+        if versioning:
+            st["versioning"] = versioning
 
 
 # ---------------------------------------------------------------- reads
@@ -395,47 +515,64 @@ def exec_create_bucket(client: S3Client, a: CreateBucket, resolved: Footprint) -
     if a.region != "us-east-1":
         kw["CreateBucketConfiguration"] = {"LocationConstraint": a.region}
     client.create_bucket(**kw)
+    # A new bucket has no tags on AWS; some emulators keep a deleted bucket's tags by name and
+    # hand them to the next bucket of that name. Clear them here, after the create succeeded,
+    # rather than before a delete that may be refused.
+    if _optional(lambda: client.get_bucket_tagging(Bucket=a.bucket).get("TagSet"), MISSING):
+        client.delete_bucket_tagging(Bucket=a.bucket)
     return {}
 
 
-def _empty_bucket(client: S3Client, bucket: str, keys: list[str]) -> int:
-    """Delete exactly ``keys`` (every version of them, in a versioned bucket). An object the plan
-    does not list stays, and the bucket delete that follows then fails: nothing unplanned is lost."""
+def _empty_bucket(client: S3Client, bucket: str, resolved: Resolved) -> int:
+    """Delete exactly what the plan lists: its objects and, in a versioned bucket, every noncurrent
+    version and delete marker it lists, and each current version still the one planned (same
+    ETag). Anything written since stays, and the bucket delete that follows then fails with
+    BucketNotEmpty: nothing unplanned is lost."""
+    keys = _planned_keys(resolved, bucket)
     versioned = client.get_bucket_versioning(Bucket=bucket).get("Status") in ("Enabled", "Suspended")
     if not versioned:
         _delete_keys(client, bucket, keys)
         return len(keys)
-    wanted = set(keys)
+    planned_etag = {k: (resolved.planned(s3_object_address(bucket, k)) or {}).get("etag") for k in keys}
     items: list[ObjectIdentifierTypeDef] = []
     paginator = client.get_paginator("list_object_versions")
     for page in paginator.paginate(Bucket=bucket):
-        items += [
-            {"Key": v["Key"], "VersionId": v["VersionId"]}
-            for v in page.get("Versions", []) + page.get("DeleteMarkers", [])
-            if v["Key"] in wanted
-        ]
+        entries: list[tuple[Any, bool]] = [(v, False) for v in page.get("Versions", [])]
+        entries += [(m, True) for m in page.get("DeleteMarkers", [])]
+        for entry, marker in entries:
+            key, vid = entry["Key"], entry["VersionId"]
+            if entry.get("IsLatest") and not marker:
+                wanted = key in planned_etag and entry.get("ETag") == planned_etag[key]
+            else:
+                wanted = s3_version_address(bucket, key, vid) in resolved.baseline
+            if wanted:
+                items.append({"Key": key, "VersionId": vid})
+    errors: list[str] = []
     for i in range(0, len(items), 1000):
-        client.delete_objects(Bucket=bucket, Delete={"Objects": items[i : i + 1000], "Quiet": True})
+        resp = client.delete_objects(Bucket=bucket, Delete={"Objects": items[i : i + 1000], "Quiet": True})
+        errors += [f"{e.get('Key')}: {e.get('Code')}" for e in resp.get("Errors", [])]
+    if errors:
+        raise ToolFailure(
+            f"S3 refused to delete {len(errors)} object version(s) in {bucket}: {', '.join(errors[:5])}",
+            "check the bucket's policy and object locks",
+        )
     return len(items)
 
 
 def _delete_bucket(client: S3Client, bucket: str) -> None:
-    # Deleting a bucket deletes its tags on AWS; some emulators keep them keyed by name, which
-    # would make a recreated bucket inherit them. Delete them explicitly so both agree.
     client.head_bucket(Bucket=bucket)
-    client.delete_bucket_tagging(Bucket=bucket)
     client.delete_bucket(Bucket=bucket)
 
 
-def exec_delete_bucket(client: S3Client, a: DeleteBucket, resolved: Footprint) -> dict[str, Any]:
-    emptied = _empty_bucket(client, a.bucket, _planned_keys(resolved, a.bucket)) if a.force else 0
+def exec_delete_bucket(client: S3Client, a: DeleteBucket, resolved: Resolved) -> dict[str, Any]:
+    emptied = _empty_bucket(client, a.bucket, resolved) if a.force else 0
     _delete_bucket(client, a.bucket)
     return {"emptied": emptied}
 
 
-def exec_recreate_bucket(client: S3Client, a: BucketOnly, resolved: Footprint) -> dict[str, Any]:
+def exec_recreate_bucket(client: S3Client, a: BucketOnly, resolved: Resolved) -> dict[str, Any]:
     region = client.get_bucket_location(Bucket=a.bucket).get("LocationConstraint") or "us-east-1"
-    emptied = _empty_bucket(client, a.bucket, _planned_keys(resolved, a.bucket))
+    emptied = _empty_bucket(client, a.bucket, resolved)
     _delete_bucket(client, a.bucket)
     exec_create_bucket(client, CreateBucket(bucket=a.bucket, region=region), resolved)
     return {"emptied": emptied}
@@ -491,8 +628,55 @@ def public_statements(policy: Any) -> list[int]:
     return out
 
 
-def risks(changes: list[Change]) -> list[tuple[str, str]]:
+def _history_risks(changes: list[Change]) -> list[tuple[str, str]]:
+    """What a delete in a versioned bucket keeps, and what purging versions loses for good."""
     out: list[tuple[str, str]] = []
+    purged = [c for c in changes if c.kind == "s3.version" and c.action is Action.DELETE]
+    if purged:
+        markers = sum(1 for c in purged if (c.before or {}).get("delete_marker"))
+        out.append(
+            (
+                "versions-purged",
+                f"{len(purged) - markers} noncurrent version(s) and {markers} delete marker(s) are removed for good: "
+                "irreversible, versioning cannot bring them back",
+            )
+        )
+    kept = [
+        c
+        for c in changes
+        if c.kind == "s3.object"
+        and c.action is Action.DELETE
+        and (c.before or {}).get("versioning") == "Enabled"
+    ]
+    if kept and not purged:
+        out.append(
+            (
+                "",
+                f"{len(kept)} object(s) deleted in a versioned bucket: each gets a delete marker and its earlier "
+                "versions are kept (reversible: delete the marker to restore it)",
+            )
+        )
+    unread = [
+        c.address
+        for c in changes
+        if c.kind == "s3.object"
+        and c.action in (Action.CREATE, Action.UPDATE, Action.REPLACE)
+        and "sha256" in (c.after or {})
+        and (c.after or {}).get("sha256") is None
+    ]
+    if unread:
+        out.append(
+            (
+                "unread-content",
+                f"the content of {', '.join(unread[:5])} was not read (above the read cap): its size and ETag are "
+                "production's, but the rehearsal could not show or compare the bytes",
+            )
+        )
+    return out
+
+
+def risks(changes: list[Change]) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = _history_risks(changes)
     for c in changes:
         if c.kind != "s3.bucket" or c.action not in (Action.CREATE, Action.UPDATE, Action.REPLACE):
             continue
@@ -555,7 +739,7 @@ TOOLSET = Toolset(
     confirm_name=confirm_name,
     address_prefix="aws:s3:::",
     read_addresses=read_addresses,
-    risk_flags=("access-policy", "public-access"),
+    risk_flags=("access-policy", "public-access", "versions-purged", "unread-content", "sandbox-differs"),
     error_hints={
         "NoSuchBucket": "check the bucket name with list_s3_buckets",
         "NoSuchKey": "check the key with list_s3_objects",

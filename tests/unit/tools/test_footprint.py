@@ -66,7 +66,8 @@ def test_every_write_tool_footprint_round_trips_through_the_store_shape() -> Non
         "command": "true",
         "reason": "r",
         "body": "",
-        "policy": "{}",
+        "policy": '{"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Principal": "*", '
+        '"Action": "s3:GetObject", "Resource": "arn:aws:s3:::site/*"}]}',
         "tags": {},
         "status": "Enabled",
         "image": "busybox",
@@ -94,7 +95,7 @@ def test_footprints_stored_before_addresses_read_as_the_same_addresses() -> None
     }
     assert Footprint.from_dict(legacy) == Footprint(
         ("aws:s3:::logs", "aws:s3:::site/a", "docker:container/web", "docker:container/web:/etc/x"),
-        ("aws:s3:::logs/",),
+        ("aws:s3:::logs/", "aws:s3:::logs?version="),
     )
 
 

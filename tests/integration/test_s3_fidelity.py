@@ -1,0 +1,261 @@
+"""The rehearsal predicts production (issue 8): one test per class of divergence found by the
+differential runs, against a production stand-in that is a separate moto server process.
+
+Each test sets production up the way the divergence needs, plans, approves and applies, and then
+checks production with independent reads: the plan either said exactly what production then did,
+or it was refused for the reason production would have refused the call.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from interlock.server.errors import BackendError, PlanRefused
+from interlock.server.pipeline import Engine
+from interlock.server.plans import Plan, Status
+from interlock.tools import s3 as s3tools
+from interlock.tools.spec import Footprint
+from tests.conftest import Production
+
+SPECS = {s.name: s for s in s3tools.SPECS}
+
+
+def deny(action: str, bucket: str, resource: str = "/*") -> str:
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Deny",
+                    "Principal": "*",
+                    "Action": action,
+                    "Resource": f"arn:aws:s3:::{bucket}{resource}",
+                }
+            ],
+        }
+    )
+
+
+async def make_plan(engine: Engine, tool: str, **args: Any) -> Plan:
+    spec = engine.specs[tool]
+    return await engine.plan(spec, spec.args.model_validate(args), "fidelity test", None)
+
+
+async def approve_and_apply(engine: Engine, plan: Plan) -> Plan:
+    recorded, _ = await engine.store.record_decision(plan, "alice", "approve", "", plan.required_approvals)
+    assert recorded
+    return await engine.apply(plan.id, "alice")
+
+
+def after_of(plan: Plan, address: str) -> Any:
+    return next(c.after for c in plan.changes if c.address == address)
+
+
+def tags_of(production: Production, bucket: str, key: str) -> dict[str, str]:
+    got = production.s3.get_object_tagging(Bucket=bucket, Key=key)["TagSet"]
+    return {t["Key"]: t.get("Value", "") for t in got}
+
+
+def history(production: Production, bucket: str) -> list[tuple[str, bool]]:
+    page = production.s3.list_object_versions(Bucket=bucket)
+    out = [(v["Key"], False) for v in page.get("Versions", [])]
+    return sorted(out + [(m["Key"], True) for m in page.get("DeleteMarkers", [])])
+
+
+# ---------------------------------------------------------------- 1. the seed holds what decides
+
+
+async def test_a_delete_the_bucket_policy_denies_is_refused_when_planned(
+    engine: Engine, production: Production
+) -> None:
+    s3 = production.s3
+    s3.create_bucket(Bucket="locked")
+    s3.put_object(Bucket="locked", Key="a.txt", Body=b"keep")
+    s3.put_bucket_policy(Bucket="locked", Policy=deny("s3:DeleteObject", "locked"))
+    with pytest.raises(PlanRefused, match="AccessDenied"):
+        await make_plan(engine, "delete_s3_objects", bucket="locked", keys=["a.txt"])
+    assert production.objects("locked") == {"a.txt": b"keep"}
+    assert await engine.store.list_plans() == []
+
+
+async def test_a_copy_onto_a_tagged_object_in_a_versioned_bucket_shows_the_tags_it_will_have(
+    engine: Engine, production: Production
+) -> None:
+    s3 = production.s3
+    s3.create_bucket(Bucket="vers")
+    s3.put_bucket_versioning(Bucket="vers", VersioningConfiguration={"Status": "Enabled"})
+    s3.put_object(Bucket="vers", Key="src.txt", Body=b"new")
+    s3.put_object(Bucket="vers", Key="dst.txt", Body=b"old", Tagging="keep=me")
+    plan = await make_plan(
+        engine, "copy_s3_object", source_bucket="vers", source_key="src.txt", bucket="vers", key="dst.txt"
+    )
+    result = await approve_and_apply(engine, plan)
+    assert result.status is Status.APPLIED, result.outcome
+    assert after_of(plan, "aws:s3:::vers/dst.txt")["tags"] == tags_of(production, "vers", "dst.txt")
+
+
+# ---------------------------------------------------------------- 2. object history
+
+
+async def test_a_versioned_bucket_holding_only_old_versions_is_not_empty(
+    engine: Engine, production: Production
+) -> None:
+    s3 = production.s3
+    s3.create_bucket(Bucket="hist")
+    s3.put_bucket_versioning(Bucket="hist", VersioningConfiguration={"Status": "Enabled"})
+    s3.put_object(Bucket="hist", Key="old.txt", Body=b"v1")
+    s3.delete_object(Bucket="hist", Key="old.txt")  # only a version and a delete marker remain
+    with pytest.raises(PlanRefused, match="BucketNotEmpty"):
+        await make_plan(engine, "delete_s3_bucket", bucket="hist")
+    assert "hist" in production.buckets()
+    assert history(production, "hist") == [("old.txt", False), ("old.txt", True)]
+
+
+async def test_a_forced_delete_of_a_versioned_bucket_lists_the_versions_it_purges_and_removes_them(
+    engine: Engine, production: Production
+) -> None:
+    s3 = production.s3
+    s3.create_bucket(Bucket="purge")
+    s3.put_bucket_versioning(Bucket="purge", VersioningConfiguration={"Status": "Enabled"})
+    s3.put_object(Bucket="purge", Key="a", Body=b"1")
+    s3.put_object(Bucket="purge", Key="a", Body=b"2")
+    s3.put_object(Bucket="purge", Key="gone", Body=b"x")
+    s3.delete_object(Bucket="purge", Key="gone")
+    plan = await make_plan(engine, "delete_s3_bucket", bucket="purge", force=True)
+    assert "versions-purged" in plan.risk
+    bucket_before = next(c.before for c in plan.changes if c.address == "aws:s3:::purge")
+    assert bucket_before["history"] == {"noncurrent_versions": 2, "delete_markers": 1}
+    result = await approve_and_apply(engine, plan)
+    assert result.status is Status.APPLIED, result.outcome
+    assert "purge" not in production.buckets()
+
+
+async def test_deleting_objects_in_a_versioned_bucket_is_said_to_keep_their_versions(
+    engine: Engine, production: Production
+) -> None:
+    s3 = production.s3
+    s3.create_bucket(Bucket="keepv")
+    s3.put_bucket_versioning(Bucket="keepv", VersioningConfiguration={"Status": "Enabled"})
+    s3.put_object(Bucket="keepv", Key="a", Body=b"1")
+    plan = await make_plan(engine, "delete_s3_objects", bucket="keepv", keys=["a"])
+    (change,) = plan.changes
+    assert "versions-purged" not in plan.risk
+    assert change.note and "earlier versions are kept" in change.note
+    result = await approve_and_apply(engine, plan)
+    assert result.status is Status.APPLIED, result.outcome
+    assert history(production, "keepv") == [("a", False), ("a", True)]
+
+
+# ---------------------------------------------------------------- 3. placeholders never leak
+
+
+async def test_a_copy_of_an_object_too_large_to_read_shows_its_real_size(
+    engine: Engine, production: Production
+) -> None:
+    rehearsal = engine.config.rehearsal.model_copy(update={"max_read_bytes": 1024})
+    engine.config = engine.config.model_copy(update={"rehearsal": rehearsal})
+    body = bytes(range(256)) * 16  # 4 KiB, above the cap
+    s3 = production.s3
+    s3.create_bucket(Bucket="big")
+    s3.put_object(Bucket="big", Key="src.bin", Body=body, ContentType="application/x-big", Metadata={"m": "1"})
+    plan = await make_plan(
+        engine, "copy_s3_object", source_bucket="big", source_key="src.bin", bucket="big", key="dst.bin"
+    )
+    dst = after_of(plan, "aws:s3:::big/dst.bin")
+    head = s3.head_object(Bucket="big", Key="src.bin")
+    assert dst["size"] == len(body)
+    assert dst["etag"] == head["ETag"]
+    assert dst["content_type"] == "application/x-big" and dst["metadata"] == {"m": "1"}
+    assert "unread-content" in plan.risk
+    result = await approve_and_apply(engine, plan)
+    assert result.status is Status.APPLIED, result.outcome
+    assert production.objects("big")["dst.bin"] == body
+
+
+# ---------------------------------------------------------------- 4. identities survive seeding
+
+
+async def test_an_untouched_multipart_object_shows_no_change(engine: Engine, production: Production) -> None:
+    s3 = production.s3
+    s3.create_bucket(Bucket="parts")
+    up = s3.create_multipart_upload(Bucket="parts", Key="src.bin")
+    part = s3.upload_part(Bucket="parts", Key="src.bin", UploadId=up["UploadId"], PartNumber=1, Body=b"abc")
+    s3.complete_multipart_upload(
+        Bucket="parts",
+        Key="src.bin",
+        UploadId=up["UploadId"],
+        MultipartUpload={"Parts": [{"ETag": part["ETag"], "PartNumber": 1}]},
+    )
+    assert s3.head_object(Bucket="parts", Key="src.bin")["ETag"].endswith('-1"')
+    plan = await make_plan(
+        engine, "copy_s3_object", source_bucket="parts", source_key="src.bin", bucket="parts", key="dst.bin"
+    )
+    assert [c.address for c in plan.changes if c.action.value != "no-op"] == ["aws:s3:::parts/dst.bin"]
+    result = await approve_and_apply(engine, plan)
+    assert result.status is Status.APPLIED, result.outcome
+
+
+# ---------------------------------------------------------------- 6. partial applies are recorded
+
+
+async def test_a_failed_bucket_delete_leaves_the_bucket_tags_alone(production: Production) -> None:
+    s3 = production.s3
+    s3.create_bucket(Bucket="tagged")
+    s3.put_bucket_tagging(Bucket="tagged", Tagging={"TagSet": [{"Key": "team", "Value": "core"}]})
+    s3.put_object(Bucket="tagged", Key="late.txt", Body=b"written after the plan")
+    spec = SPECS["delete_s3_bucket"]
+    assert spec.execute is not None
+    fp = Footprint(("aws:s3:::tagged",), ("aws:s3:::tagged/",)).resolve({"aws:s3:::tagged": {}})
+    with pytest.raises(ClientError, match="BucketNotEmpty"):
+        spec.execute(production.s3, spec.args(bucket="tagged"), fp)
+    assert s3.get_bucket_tagging(Bucket="tagged")["TagSet"] == [{"Key": "team", "Value": "core"}]
+
+
+async def test_an_apply_that_fails_part_way_records_what_changed_and_what_did_not(
+    engine: Engine, production: Production
+) -> None:
+    s3 = production.s3
+    s3.create_bucket(Bucket="half")
+    for k in "abcde":
+        s3.put_object(Bucket="half", Key=k, Body=k.encode())
+    real = SPECS["delete_s3_objects"]
+
+    def fails_after_three(client: Any, a: Any, resolved: Footprint) -> dict[str, Any]:
+        if production.endpoint not in client.meta.endpoint_url:
+            return real.execute(client, a, resolved) or {}  # type: ignore[misc]
+        for k in "abc":
+            client.delete_object(Bucket="half", Key=k)
+        raise ClientError({"Error": {"Code": "SlowDown", "Message": "Please reduce your request rate."}}, "Delete")
+
+    engine.specs["delete_s3_objects"] = dataclasses.replace(real, execute=fails_after_three)
+    plan = await make_plan(engine, "delete_s3_objects", bucket="half", keys=list("abcde"))
+    with pytest.raises(BackendError, match="3 of 5"):
+        await approve_and_apply(engine, plan)
+    failed = await engine.store.get_plan(plan.id)
+    assert failed.status is Status.FAILED
+    assert failed.outcome["applied"] == [f"aws:s3:::half/{k}" for k in "abc"]
+    assert failed.outcome["not_applied"] == [f"aws:s3:::half/{k}" for k in "de"]
+    assert "SlowDown" in failed.outcome["error"]
+    assert set(production.objects("half")) == {"d", "e"}
+
+
+# ---------------------------------------------------------------- crashes become clear results
+
+
+async def test_a_bucket_tag_with_an_empty_value_is_read_and_planned(
+    engine: Engine, production: Production
+) -> None:
+    s3 = production.s3
+    s3.create_bucket(Bucket="emptytag")
+    s3.put_bucket_tagging(Bucket="emptytag", Tagging={"TagSet": [{"Key": "flag", "Value": ""}]})
+    plan = await make_plan(engine, "put_s3_bucket_tagging", bucket="emptytag", tags={"flag": "", "env": "x"})
+    (change,) = plan.changes
+    assert change.before["tags"] == {"flag": ""}
+    assert change.after["tags"] == {"flag": "", "env": "x"}
+    result = await approve_and_apply(engine, plan)
+    assert result.status is Status.APPLIED, result.outcome

@@ -561,17 +561,16 @@ class Engine:
             err = (
                 exc if isinstance(exc, InterlockError) else describe_client_error(exc, where, hints_for(spec))
             )
+            # An execute is several calls; when one fails, production may hold some of the plan.
+            # Read it again and record exactly which changes happened and which did not.
+            partial = await self._partial_outcome(spec, plan, client, fp, where)
+            failure: dict[str, Any] = {"error": err.message, **partial}
             await self.store.transition(
-                plan.id,
-                [Status.APPLYING],
-                Status.FAILED,
-                actor,
-                "plan.failed",
-                {"error": err.message},
-                outcome={"error": err.message},
+                plan.id, [Status.APPLYING], Status.FAILED, actor, "plan.failed", failure, outcome=failure
             )
             raise BackendError(
-                f"applying plan {plan.id} failed: {err.message}", "check production; re-plan before retrying"
+                f"applying plan {plan.id} failed{_partial_words(partial)}: {err.message}",
+                f"run `interlock show {plan.id}` for what changed and what did not; re-plan before retrying",
             ) from exc
         applied = {
             "tool": plan.tool,
@@ -634,6 +633,33 @@ class Engine:
                 outcome=done,
             )
         return await self.store.get_plan(plan.id)
+
+    async def _partial_outcome(
+        self, spec: ToolSpec, plan: Plan, client: Any, fp: Footprint, where: str
+    ) -> dict[str, Any]:
+        """After a failed execute: the plan's changes production now holds (``applied``), those it
+        does not hold at all (``not_applied``), those it holds some other way (``changed_otherwise``),
+        and anything else in the footprint that changed (``also_changed``)."""
+        try:
+            now = (await self.snapshot(spec, client, fp, where)).states
+        except InterlockError as exc:
+            return {"unverified": f"production could not be read again: {exc.message}"}
+        planned = [c for c in plan.changes if c.action is not Action.NOOP]
+        expected = plan.expected_after()
+        vol = spec.volatile
+        same = lambda a, b: strip_volatile(a, vol) == strip_volatile(b, vol)  # noqa: E731
+        applied = [c.address for c in planned if same(now.get(c.address), expected.get(c.address))]
+        not_applied = [c.address for c in planned if same(now.get(c.address), plan.baseline.get(c.address))]
+        otherwise = [c.address for c in planned if c.address not in applied and c.address not in not_applied]
+        listed = {c.address for c in planned}
+        also = [a for a in _changed_addresses(plan.baseline, now, vol) if a not in listed]
+        out: dict[str, Any] = {"applied": applied[:1000], "not_applied": not_applied[:1000]}
+        if otherwise:
+            out["changed_otherwise"] = otherwise[:1000]
+        if also:
+            out["also_changed"] = also[:1000]
+        out["planned"] = len(planned)
+        return out
 
     # ------------------------------------------------------------ waiting
 
@@ -875,6 +901,16 @@ def _short_args(args: Any) -> Any:
     if isinstance(raw, dict):
         return {k: (v[:200] + "…" if isinstance(v, str) and len(v) > 200 else v) for k, v in raw.items()}
     return raw
+
+
+def _partial_words(partial: dict[str, Any]) -> str:
+    """' after 3 of 5 changes' for a failed apply that changed part of production."""
+    if "applied" not in partial:
+        return " (production could not be read again: check it)"
+    done, total = len(partial["applied"]), partial.get("planned", 0)
+    if not done and not partial.get("changed_otherwise"):
+        return " before changing anything"
+    return f" after {done} of {total} changes"
 
 
 def _changed_addresses(expected: dict[str, Any], actual: dict[str, Any], volatile: Any) -> list[str]:

@@ -96,11 +96,15 @@ async def test_a_plan_rehearsed_on_localstack_over_a_bucket_policy_tells_the_app
 ) -> None:
     localstack.delete_all_buckets()
     production.s3.create_bucket(Bucket="guarded")
-    production.s3.put_bucket_policy(Bucket="guarded", Policy=json.dumps(DENY_DELETE).replace("diff", "guarded"))
+    production.s3.put_bucket_policy(
+        Bucket="guarded", Policy=json.dumps(DENY_DELETE).replace("diff", "guarded")
+    )
     cfg = config(tmp_path / "db.sqlite", production.endpoint, localstack.endpoint)
     async with open_engine(cfg) as engine:
         spec = engine.specs["put_s3_object"]
-        plan = await engine.plan(spec, spec.args(bucket="guarded", key="a.txt", body="x"), "policy note", None)
+        plan = await engine.plan(
+            spec, spec.args(bucket="guarded", key="a.txt", body="x"), "policy note", None
+        )
     assert "sandbox-differs" in plan.risk
     assert any("does not enforce bucket policies" in n and "guarded" in n for n in plan.rehearsal["notes"])
 

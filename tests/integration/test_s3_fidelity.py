@@ -162,7 +162,9 @@ async def test_a_copy_of_an_object_too_large_to_read_shows_its_real_size(
     body = bytes(range(256)) * 16  # 4 KiB, above the cap
     s3 = production.s3
     s3.create_bucket(Bucket="big")
-    s3.put_object(Bucket="big", Key="src.bin", Body=body, ContentType="application/x-big", Metadata={"m": "1"})
+    s3.put_object(
+        Bucket="big", Key="src.bin", Body=body, ContentType="application/x-big", Metadata={"m": "1"}
+    )
     plan = await make_plan(
         engine, "copy_s3_object", source_bucket="big", source_key="src.bin", bucket="big", key="dst.bin"
     )
@@ -230,7 +232,9 @@ async def test_an_apply_that_fails_part_way_records_what_changed_and_what_did_no
             return real.execute(client, a, resolved) or {}  # type: ignore[misc]
         for k in "abc":
             client.delete_object(Bucket="half", Key=k)
-        raise ClientError({"Error": {"Code": "SlowDown", "Message": "Please reduce your request rate."}}, "Delete")
+        raise ClientError(
+            {"Error": {"Code": "SlowDown", "Message": "Please reduce your request rate."}}, "Delete"
+        )
 
     engine.specs["delete_s3_objects"] = dataclasses.replace(real, execute=fails_after_three)
     plan = await make_plan(engine, "delete_s3_objects", bucket="half", keys=list("abcde"))

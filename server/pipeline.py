@@ -8,6 +8,7 @@ holds (target, tool, arguments), never what an agent sends.
 from __future__ import annotations
 
 import contextvars
+import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -263,10 +264,14 @@ class Engine:
 
     # ------------------------------------------------------------ plan
 
-    async def snapshot(self, spec: ToolSpec, client: Any, fp: Footprint, where: str) -> Snapshot:
+    async def snapshot(
+        self, spec: ToolSpec, client: Any, fp: Footprint, where: str, context: bool = True
+    ) -> Snapshot:
+        """Read ``fp``; ``context=False`` for an after-state, where only states are compared."""
         assert spec.snapshot is not None
+        limits = self.limits if context else dataclasses.replace(self.limits, context=False)
         try:
-            return await anyio.to_thread.run_sync(spec.snapshot, client, fp, self.limits)
+            return await anyio.to_thread.run_sync(spec.snapshot, client, fp, limits)
         except FootprintTooLarge as exc:
             raise PlanRefused(exc.message, exc.hint) from exc
         except Exception as exc:
@@ -579,7 +584,7 @@ class Engine:
             ),
         }
         try:
-            after = await self.snapshot(spec, client, fp, where)
+            after = await self.snapshot(spec, client, fp, where, context=False)
             elsewhere = (
                 sorted(a for a in await anyio.to_thread.run_sync(changed_elsewhere) if not fp.covers(a))
                 if changed_elsewhere is not None

@@ -61,6 +61,9 @@ class Limits:
     max_read_bytes: int = 8 * 1024 * 1024  # larger objects are read from the listing only
     text_cap: int = 64 * 1024  # get_s3_object returns text content up to this many bytes
     workers: int = 16
+    # False for a read of the after-state (the rehearsal's, or production's right after an apply):
+    # only states are compared then, so what only seeds and fingerprints (context) is read lightly.
+    context: bool = True
 
 
 @dataclass(frozen=True, eq=False)

@@ -306,7 +306,8 @@ class AwsSandbox:
                     raise classify(exc, call.tool) from exc
                 timings["execute_ms"] = (time.perf_counter() - t0) * 1000
                 t0 = time.perf_counter()
-                after = await anyio.to_thread.run_sync(call.snapshot, client, call.footprint, call.limits)
+                light = dataclasses.replace(call.limits, context=False)  # states are compared, not context
+                after = await anyio.to_thread.run_sync(call.snapshot, client, call.footprint, light)
                 after = restore_identities(after, seeded, call.baseline)
                 timings["snapshot_ms"] = (time.perf_counter() - t0) * 1000
                 replaced = recorder.replaced_buckets()

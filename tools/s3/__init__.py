@@ -208,6 +208,22 @@ def _settings_to_context(states: dict[str, State | None], context: dict[str, Any
         context["settings"] = settings
 
 
+def _bucket_presence(client: S3Client, bucket: str) -> State | None:
+    """What an after-state needs of a bucket that holds its objects: whether it exists, and its
+    versioning (objects of a versioned bucket say so)."""
+    try:
+        loc = client.get_bucket_location(Bucket=bucket).get("LocationConstraint") or "us-east-1"
+    except ClientError as exc:
+        if _code(exc) in MISSING:
+            return None
+        raise
+    return {
+        "name": bucket,
+        "region": loc,
+        "versioning": client.get_bucket_versioning(Bucket=bucket).get("Status"),
+    }
+
+
 def _tag_map(tagset: Any) -> dict[str, str]:
     """A TagSet as a map; a tag with an empty value comes back without ``Value`` from some servers."""
     return {t["Key"]: t.get("Value", "") for t in tagset or []}
@@ -308,7 +324,12 @@ def snapshot(client: S3Client, fp: Footprint, limits: Limits) -> Snapshot:
     parents: dict[str, State | None] = {}
     for bucket in dict.fromkeys([b for b, _ in fp_prefixes] + [b for b, _ in fp_keys]):
         address = s3_bucket_address(bucket)
-        parents[bucket] = states[address] if address in states else bucket_state(client, bucket)
+        if address in states:
+            parents[bucket] = states[address]
+        else:
+            parents[bucket] = (
+                bucket_state(client, bucket) if limits.context else _bucket_presence(client, bucket)
+            )
     context: dict[str, Any] = {"buckets": parents}
 
     for bucket in fp_buckets:

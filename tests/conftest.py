@@ -24,7 +24,9 @@ from interlock.tools import ALL_SPECS
 
 ROOT = Path(__file__).resolve().parents[1]
 
-pytest_plugins = ["tests.localstack"]  # the `localstack` fixture (a real LocalStack, started once)
+# the `localstack` fixture (a real LocalStack, started once); `postgres` and `postgres_url` (a real
+# PostgreSQL server, started once, and a fresh database per test)
+pytest_plugins = ["tests.localstack", "tests.postgres"]
 
 
 class Production:

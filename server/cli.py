@@ -425,7 +425,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             "mode": "quick-start",
             "version": __version__,
             "config": engine.config.source,
-            "store": str(engine.store.path),
+            "store": engine.store.location,
             "frozen": freeze,
             "pending_plans": len(pending),
             "audit": msg,
@@ -770,13 +770,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(fn=cmd_scopes)
 
     # Commands that live in their own module add their own parser (and set `fn`).
-    from . import connect, guard, init_config
+    from . import connect, guard, init_config, storecli
     from .service import cli as service_cli
 
     service_cli.add_parser(sub, common)
     connect.add_parser(sub, common)
     guard.add_parser(sub, common)
     init_config.add_parser(sub, common)
+    storecli.add_parser(sub, common)
     return p
 
 

@@ -60,6 +60,29 @@ class _Strict(BaseModel):
 
 class StoreConfig(_Strict):
     path: str | None = None
+    # Team mode: a PostgreSQL database shared by several replicas (or $INTERLOCK_DB_URL).
+    url: str | None = None
+    # A plan left `applying` this long (a replica killed mid-apply) is recovered by any replica:
+    # production is read again and the plan ends applied or failed, never applied twice.
+    apply_lease_seconds: float = Field(600.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _postgres(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("postgresql://", "postgres://")):
+            raise ValueError(
+                f"[store] url must be a PostgreSQL URL (postgresql://user@host/db), not {v.split('://')[0]!r}: "
+                "for a SQLite file use [store] path"
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _one(self) -> StoreConfig:
+        if self.url and self.path:
+            raise ValueError(
+                "[store] sets both path and url: keep path (SQLite) or url (PostgreSQL), not both"
+            )
+        return self
 
 
 class RehearsalConfig(_Strict):
@@ -579,6 +602,26 @@ def load_config(explicit: str | None = None) -> Config:
 def data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "interlock"
+
+
+def store_location(cfg: Config) -> str:
+    """Where the store is: ``[store] url`` > ``[store] path`` > ``$INTERLOCK_DB_URL`` > the
+    service's state directory (hardened mode) > ``$INTERLOCK_DB`` > the data directory."""
+    if cfg.store.url:
+        return cfg.store.url
+    env_url = os.environ.get("INTERLOCK_DB_URL")
+    if env_url and not cfg.store.path:
+        if not env_url.startswith(("postgresql://", "postgres://")):
+            raise ConfigError(
+                f"$INTERLOCK_DB_URL is not a PostgreSQL URL ({env_url.split('://')[0]!r})",
+                "set it to postgresql://user@host/db, or unset it and use $INTERLOCK_DB for a SQLite file",
+            )
+        return env_url
+    return str(store_path(cfg))
+
+
+def store_is_url(cfg: Config) -> bool:
+    return store_location(cfg).startswith(("postgresql://", "postgres://"))
 
 
 def store_path(cfg: Config) -> Path:

@@ -24,7 +24,7 @@ from interlock.sandbox.base import Sandbox
 from interlock.tools import ALL_SPECS
 from interlock.tools.spec import ToolSpec
 
-from .config import PLAYGROUND, Config, TargetConfig, store_path
+from .config import PLAYGROUND, Config, TargetConfig, store_location, store_path
 from .pipeline import Engine
 from .store import Store
 
@@ -120,7 +120,7 @@ async def open_engine(
 ) -> AsyncIterator[Engine]:
     attachment, config = await _playground(config, playground)
     try:
-        store = await Store.open(store_path(config))
+        store = await Store.open(store_location(config))
         try:
             by_kind, by_target = _sandboxes(config)
             engine = Engine(

@@ -25,6 +25,7 @@ import re
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from interlock.sandbox.diff import Action
@@ -455,15 +456,15 @@ def _unused(name: str, target: TargetConfig, specs: list[ToolSpec], usage: Usage
 
 async def load_usage(config: Config, days: float, now: float | None = None) -> Usage:
     """Read the audit history of the last ``days`` days; an absent store is no history (never created)."""
-    from .config import store_path
-    from .store import Store
+    from .config import store_location
+    from .store import Store, is_url
 
     now = time.time() if now is None else now
-    path = store_path(config)
-    usage = Usage(store=str(path), since=now - days * 86400)
-    if not path.exists():
+    location = store_location(config)
+    usage = Usage(store=location, since=now - days * 86400)
+    if not is_url(location) and not Path(location).exists():
         return usage
-    store = await Store.open(path)
+    store = await Store.open(location)
     try:
         usage.first_event_at = await store.first_audit_at()
         usage.plans = set(await store.plans_made_since(usage.since))
@@ -474,14 +475,14 @@ async def load_usage(config: Config, days: float, now: float | None = None) -> U
 
 
 async def read_freeze(config: Config) -> dict[str, Any] | None:
-    from .config import store_path
+    from .config import store_location
     from .pipeline import FREEZE_KEY
-    from .store import Store
+    from .store import Store, is_url
 
-    path = store_path(config)
-    if not path.exists():
+    location = store_location(config)
+    if not is_url(location) and not Path(location).exists():
         return None
-    store = await Store.open(path)
+    store = await Store.open(location)
     try:
         return await store.get_setting(FREEZE_KEY)
     finally:

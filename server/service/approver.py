@@ -146,7 +146,7 @@ class Approvers:
             "version": __version__,
             "service_user": self.service.config.service.user if self.service.config.service else "",
             "config": e.config.source,
-            "store": str(e.store.path),
+            "store": e.store.location,
             "frozen": freeze,
             "pending_plans": len(pending),
             "audit": view.message if ok else f"TAMPERED: {problems[0]} (see `interlock audit --verify`)",

@@ -10,7 +10,7 @@ from typing import Any
 
 import anyio
 
-from ..config import load_config
+from ..config import load_config, store_location
 from ..errors import ConfigError, UsageError
 
 
@@ -118,7 +118,7 @@ def cmd_token(args: argparse.Namespace) -> int:
     me = cfg.service.user
 
     async def go() -> int:
-        store = await Store.open(cfg.service.store)
+        store = await Store.open(store_location(cfg))
         try:
             if args.token_action == "add":
                 token = await tokens.add(store, auth, args.name, me)

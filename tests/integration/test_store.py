@@ -1,12 +1,18 @@
-"""The store: migrations, compare-and-set transitions, distinct approvers, the audit chain."""
+"""The store on both engines — the embedded SQLite file and a real PostgreSQL server the test
+session started (tests/postgres.py) — from one parametrised suite: migrations, compare-and-set
+transitions, distinct approvers, the audit chain; and, on each, two stores sharing one database
+as two processes (or replicas) do."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
+import anyio
 import pytest
 
 from interlock.sandbox.diff import Action, Change
@@ -45,14 +51,34 @@ def a_plan(**kw: object) -> Plan:
     return Plan(**base)  # type: ignore[arg-type]
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a store lives: a SQLite file, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return str(tmp_path / "db" / "interlock.db")
+    return str(request.getfixturevalue("postgres_url"))
+
+
 @pytest.fixture
-async def store(tmp_path: Path) -> Store:
-    s = await Store.open(tmp_path / "db" / "interlock.db")
-    yield s  # type: ignore[misc]
+async def store(location: str) -> AsyncIterator[Store]:
+    s = await Store.open(location)
+    yield s
     await s.close()
 
 
-async def test_migrations_set_the_user_version_and_are_idempotent(tmp_path: Path) -> None:
+async def raw(store: Store, sql: str, params: tuple[Any, ...] = ()) -> None:
+    """Edit the database behind the store's back, as anyone with access to it could."""
+    await store.db.execute(sql, params)
+
+
+async def test_migrations_reach_the_last_version_and_are_idempotent(location: str) -> None:
+    for _ in range(2):
+        s = await Store.open(location)
+        assert await s.schema_version() == len(s.migrations)
+        await s.close()
+
+
+async def test_sqlite_migrations_set_the_user_version_and_use_wal(tmp_path: Path) -> None:
     s = await Store.open(tmp_path / "x.db")
     await s.close()
     s = await Store.open(tmp_path / "x.db")
@@ -95,8 +121,7 @@ async def test_audit_chain_detects_an_edited_row(store: Store) -> None:
     plan = await store.create_plan(a_plan(required_approvals=1), "agent")
     await store.record_decision(plan, "alice", "approve", "", 1)
     assert (await store.verify_audit())[0]
-    with sqlite3.connect(store.path) as db:
-        db.execute("UPDATE audit SET actor = 'mallory' WHERE id = 2")
+    await raw(store, "UPDATE audit SET actor = 'mallory' WHERE id = 2")
     ok, message, _ = await store.verify_audit()
     assert not ok and "row 2 was edited" in message
 
@@ -104,8 +129,7 @@ async def test_audit_chain_detects_an_edited_row(store: Store) -> None:
 async def test_audit_chain_detects_a_deleted_row(store: Store) -> None:
     plan = await store.create_plan(a_plan(required_approvals=1), "agent")
     await store.record_decision(plan, "alice", "approve", "", 1)
-    with sqlite3.connect(store.path) as db:
-        db.execute("DELETE FROM audit WHERE id = 2")
+    await raw(store, "DELETE FROM audit WHERE id = 2")
     ok, message, _ = await store.verify_audit()
     assert not ok and "missing" in message
 
@@ -113,8 +137,7 @@ async def test_audit_chain_detects_a_deleted_row(store: Store) -> None:
 async def test_audit_chain_detects_a_removed_tail_row_followed_by_new_events(store: Store) -> None:
     plan = await store.create_plan(a_plan(required_approvals=1), "agent")
     await store.record_decision(plan, "alice", "approve", "", 1)
-    with sqlite3.connect(store.path) as db:
-        db.execute("DELETE FROM audit WHERE id = (SELECT MAX(id) FROM audit)")
+    await raw(store, "DELETE FROM audit WHERE id = (SELECT MAX(id) FROM audit)")
     await store.audit("x", "later", {})
     ok, _, _ = await store.verify_audit()
     assert not ok
@@ -122,8 +145,7 @@ async def test_audit_chain_detects_a_removed_tail_row_followed_by_new_events(sto
 
 async def test_a_plan_edit_changes_its_hash(store: Store) -> None:
     plan = await store.create_plan(a_plan(), "agent")
-    with sqlite3.connect(store.path) as db:
-        db.execute("UPDATE plans SET required_approvals = 1 WHERE id = ?", (plan.id,))
+    await raw(store, "UPDATE plans SET required_approvals = 1 WHERE id = ?", (plan.id,))
     got = await store.get_plan(plan.id)
     assert got.compute_hash() != got.plan_hash
 
@@ -132,8 +154,7 @@ async def test_the_changes_column_holds_the_changes_json_and_reads_back_as_chang
     store: Store,
 ) -> None:
     plan = await store.create_plan(a_plan(), "agent")
-    with sqlite3.connect(store.path) as db:
-        (column,) = db.execute("SELECT changes FROM plans WHERE id = ?", (plan.id,)).fetchone()
+    (column,) = await store.db.fetchone("SELECT changes FROM plans WHERE id = ?", (plan.id,))
     assert json.loads(column) == [c.to_dict() for c in plan.changes]
     got = await store.get_plan(plan.id)
     assert got.changes == [Change("aws:s3:::b/k", Action.CREATE, None, {"size": 1}, kind="s3.object")]
@@ -145,8 +166,7 @@ async def test_the_changes_column_holds_the_changes_json_and_reads_back_as_chang
 async def test_a_change_edited_into_a_shape_interlock_never_makes_is_tampering(store: Store) -> None:
     plan = await store.create_plan(a_plan(), "agent")
     bad = [{"address": "aws:s3:::b/k", "action": "create", "kind": "s3.object", "before": {}, "after": {}}]
-    with sqlite3.connect(store.path) as db:
-        db.execute("UPDATE plans SET changes = ? WHERE id = ?", (json.dumps(bad), plan.id))
+    await raw(store, "UPDATE plans SET changes = ? WHERE id = ?", (json.dumps(bad), plan.id))
     with pytest.raises(
         PlanTampered, match=f"plan {plan.id}'s stored changes are not changes interlock makes"
     ):
@@ -165,7 +185,99 @@ async def test_unknown_plan_is_a_clear_not_found(store: Store) -> None:
 async def test_audit_chain_detects_a_removed_tail_row(store: Store) -> None:
     plan = await store.create_plan(a_plan(required_approvals=1), "agent")
     await store.record_decision(plan, "alice", "approve", "", 1)
-    with sqlite3.connect(store.path) as db:
-        db.execute("DELETE FROM audit WHERE id = (SELECT MAX(id) FROM audit)")
+    await raw(store, "DELETE FROM audit WHERE id = (SELECT MAX(id) FROM audit)")
     ok, message, _ = await store.verify_audit()
     assert not ok and "removed from the end" in message
+
+
+# ---------------------------------------------------------------- two stores on one database
+
+
+async def test_two_stores_racing_to_apply_one_plan_move_it_once(location: str) -> None:
+    stores = [await Store.open(location) for _ in range(4)]
+    try:
+        plan = await stores[0].create_plan(a_plan(required_approvals=1), "agent")
+        await stores[0].record_decision(plan, "alice", "approve", "", 1)
+        won: list[bool] = []
+
+        async def race(s: Store) -> None:
+            won.append(await s.transition(plan.id, [Status.APPROVED], Status.APPLYING, "r", "plan.applying"))
+
+        async with anyio.create_task_group() as tg:
+            for s in stores:
+                tg.start_soon(race, s)
+        assert sorted(won) == [False, False, False, True]
+        events = [e["event"] for e in await stores[1].audit_events(plan_id=plan.id)]
+        assert events.count("plan.applying") == 1
+    finally:
+        for s in stores:
+            await s.close()
+
+
+async def test_concurrent_writers_keep_one_unbroken_chain(location: str) -> None:
+    stores = [await Store.open(location) for _ in range(3)]
+    try:
+
+        async def write(s: Store, n: int) -> None:
+            for i in range(n):
+                await s.create_plan(a_plan(reason=f"writer {id(s)} plan {i}"), "agent")
+
+        async with anyio.create_task_group() as tg:
+            for s in stores:
+                tg.start_soon(write, s, 8)
+        ok, message, events = await stores[2].verify_audit()
+        assert ok, message
+        assert len(await stores[0].list_plans(limit=1000)) == 24
+        assert events == 24 + (1 if stores[0].anchor_path is not None else 0)  # + audit.anchored
+    finally:
+        for s in stores:
+            await s.close()
+
+
+async def test_a_freeze_written_by_one_store_is_seen_by_another_at_once(location: str) -> None:
+    a, b = await Store.open(location), await Store.open(location)
+    try:
+        assert await b.chain_frozen() is None
+        await a.put_setting("freeze", {"reason": "incident", "by": "alice"}, "alice", "freeze")
+        assert (await b.chain_frozen() or {}).get("reason") == "incident"
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_two_stores_opening_a_new_database_at_once_migrate_it_once(location: str) -> None:
+    opened: list[Store] = []
+
+    async def open_one() -> None:
+        opened.append(await Store.open(location))
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(3):
+            tg.start_soon(open_one)
+    try:
+        for s in opened:
+            assert await s.schema_version() == len(s.migrations)
+        assert (await opened[0].verify_audit())[0]
+    finally:
+        for s in opened:
+            await s.close()
+
+
+async def test_the_budget_and_history_queries_read_the_same_on_both_engines(store: Store) -> None:
+    plan = await store.create_plan(a_plan(required_approvals=1), "agent")
+    await store.record_decision(plan, "alice", "approve", "", 1)
+    assert await store.transition(
+        plan.id, [Status.APPROVED], Status.APPLYING, "r", "plan.applying", {"changes": 1}
+    )
+    assert await store.changes_applied_since("prod", 0) == 1
+    assert await store.transition(
+        plan.id,
+        [Status.APPLYING],
+        Status.APPLIED,
+        "r",
+        "plan.applied",
+        {"tool": "put_s3_object", "actions": [["create", "s3.object"]]},
+    )
+    assert await store.applied_actions("prod") == {("put_s3_object", "create", "s3.object")}
+    assert await store.plans_made_since(0) == [("prod", "put_s3_object")]
+    assert await store.first_audit_at() is not None

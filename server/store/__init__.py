@@ -1,9 +1,10 @@
-"""The SQLite store: plans, approvals, settings and the hash-chained audit trail.
+"""The store: plans, approvals, settings and the hash-chained audit trail, on SQLite (the
+embedded default, ``sqlite.py``) or PostgreSQL (team mode, ``postgres.py``), behind one small
+``Database`` interface (``base.py``).
 
-- WAL and a busy timeout, so several ``interlock serve`` processes and the CLI share one file.
-- Numbered migrations, tracked in ``PRAGMA user_version``.
+- Numbered migrations, the same steps on both engines.
 - Every status change is compare-and-set (``UPDATE ... WHERE id=? AND status IN (...)``) in the
-  same ``BEGIN IMMEDIATE`` transaction as its audit event. Zero rows updated means someone
+  same write transaction as its audit event (serialised across every process sharing the store). Zero rows updated means someone
   else decided first, and the caller is told so.
 - Each audit row stores the hash of the previous row; ``verify_audit`` walks the chain and
   names the first row that was edited, inserted or removed.
@@ -31,105 +32,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-import aiosqlite
 import anyio
 
 from interlock.sandbox.diff import Action, Change, digest
 
-from .errors import NotFound, PlanTampered, StoreError
-from .plans import ApprovalState, Plan, Status, approval_state
-
-MIGRATIONS: list[str] = [
-    # 1: plans, approvals, audit
-    """
-    CREATE TABLE plans (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        status TEXT NOT NULL,
-        target TEXT NOT NULL,
-        target_kind TEXT NOT NULL,
-        playground INTEGER NOT NULL,
-        tool TEXT NOT NULL,
-        args TEXT NOT NULL,
-        reason TEXT NOT NULL,
-        footprint TEXT NOT NULL,
-        baseline_fingerprint TEXT NOT NULL,
-        baseline TEXT NOT NULL,
-        changes TEXT NOT NULL,
-        risk TEXT NOT NULL,
-        required_approvals INTEGER NOT NULL,
-        plan_hash TEXT NOT NULL,
-        config_hash TEXT NOT NULL,
-        detail TEXT NOT NULL,
-        rehearsal TEXT NOT NULL,
-        outcome TEXT NOT NULL DEFAULT '{}',
-        created_at REAL NOT NULL,
-        updated_at REAL NOT NULL,
-        expires_at REAL NOT NULL
-    );
-    CREATE INDEX plans_status ON plans(status);
-    CREATE TABLE approvals (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        plan_id INTEGER NOT NULL REFERENCES plans(id),
-        plan_hash TEXT NOT NULL,
-        approver TEXT NOT NULL,
-        decision TEXT NOT NULL CHECK (decision IN ('approve', 'reject')),
-        comment TEXT NOT NULL DEFAULT '',
-        at REAL NOT NULL
-    );
-    CREATE INDEX approvals_plan ON approvals(plan_id);
-    CREATE TABLE audit (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        at REAL NOT NULL,
-        actor TEXT NOT NULL,
-        event TEXT NOT NULL,
-        plan_id INTEGER,
-        target TEXT NOT NULL DEFAULT '',
-        data TEXT NOT NULL,
-        prev_hash TEXT NOT NULL,
-        hash TEXT NOT NULL
-    );
-    CREATE TABLE settings (
-        key TEXT PRIMARY KEY,
-        value TEXT NOT NULL,
-        updated_at REAL NOT NULL
-    );
-    """,
-    # 2: scopes and policy: what has been applied where (novelty), history lookups by target
-    """
-    CREATE INDEX plans_target_status ON plans(target, status, updated_at);
-    CREATE INDEX plans_created ON plans(created_at);
-    CREATE TABLE applied_actions (
-        target TEXT NOT NULL,
-        tool TEXT NOT NULL,
-        action TEXT NOT NULL,
-        kind TEXT NOT NULL,
-        plan_id INTEGER NOT NULL,
-        at REAL NOT NULL,
-        PRIMARY KEY (target, tool, action, kind)
-    );
-    INSERT OR IGNORE INTO applied_actions (target, tool, action, kind, plan_id, at)
-        SELECT p.target, p.tool, json_extract(c.value, '$.action'), COALESCE(json_extract(c.value, '$.kind'), ''),
-               MIN(p.id), MIN(p.updated_at)
-        FROM plans p, json_each(p.changes) c
-        WHERE p.status IN ('applied', 'diverged') AND json_extract(c.value, '$.action') != 'no-op'
-        GROUP BY 1, 2, 3, 4
-    """,
-    # 3: the chain is read as the source of truth: find a plan's events, and events by kind, fast
-    """
-    CREATE INDEX audit_plan ON audit(plan_id, id);
-    CREATE INDEX audit_event ON audit(event, id)
-    """,
-    # 4: hardened mode: per-agent bearer tokens for HTTP (sha256 of the token, sealed by the service)
-    """
-    CREATE TABLE agent_tokens (
-        name TEXT PRIMARY KEY,
-        token_hash TEXT NOT NULL UNIQUE,
-        seal TEXT NOT NULL,
-        created_at REAL NOT NULL,
-        revoked_at REAL
-    )
-    """,
-]
+from ..errors import NotFound, PlanTampered, StoreError
+from ..plans import ApprovalState, Plan, Status, approval_state
+from .base import Database, Statements, is_url, redact  # noqa: F401  (re-exported)
+from .postgres import MIGRATIONS as POSTGRES_MIGRATIONS
+from .sqlite import MIGRATIONS
 
 # Events whose ``data["to"]`` moves a plan's status; ``plan.created`` makes it pending.
 FREEZE_EVENTS = ("freeze", "thaw")
@@ -256,31 +167,36 @@ def _audit_hash(prev: str, row: dict[str, Any]) -> str:
     return digest({"prev": prev, **row})
 
 
-async def _first(cur: aiosqlite.Cursor) -> aiosqlite.Row | None:
-    """The first row, closing the cursor: an unfinished statement would keep a read snapshot
-    open, and a later BEGIN IMMEDIATE on this connection would then fail with "database is
-    locked" without waiting, as soon as another process has written."""
-    try:
-        return await cur.fetchone()
-    finally:
-        await cur.close()
+@dataclass
+class _Result:
+    rows: list[Any]
+    rowcount: int
 
 
-async def _all(cur: aiosqlite.Cursor) -> list[aiosqlite.Row]:
-    try:
-        return list(await cur.fetchall())
-    finally:
-        await cur.close()
+async def _q(db: Statements, sql: str, params: Any = ()) -> _Result:
+    """One statement, read to the end: the rows of a query, the count of a write."""
+    head = sql.lstrip().split(None, 1)[0].upper()
+    if head in ("SELECT", "WITH", "PRAGMA") or " RETURNING " in sql.upper():
+        rows = await db.fetchall(sql, params)
+        return _Result(rows, len(rows))
+    return _Result([], await db.execute(sql, params))
 
 
-async def _one(cur: aiosqlite.Cursor) -> aiosqlite.Row:
-    row = await _first(cur)
-    if row is None:  # pragma: no cover - the queries using this always return a row
-        raise StoreError("the store returned no row where one was expected", "check the database file")
-    return row
+async def _first(res: _Result) -> Any:
+    return res.rows[0] if res.rows else None
 
 
-def _row_to_plan(row: aiosqlite.Row) -> Plan:
+async def _all(res: _Result) -> list[Any]:
+    return res.rows
+
+
+async def _one(res: _Result) -> Any:
+    if not res.rows:  # pragma: no cover - the queries using this always return a row
+        raise StoreError("the store returned no row where one was expected", "check the database")
+    return res.rows[0]
+
+
+def _row_to_plan(row: Any) -> Plan:
     d = dict(row)
     for col in JSON_COLUMNS:
         d[col] = json.loads(d[col])
@@ -298,34 +214,96 @@ def _row_to_plan(row: aiosqlite.Row) -> Plan:
 
 
 class Store:
-    def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
-        self._db = db
-        self.path = path
+    def __init__(self, db: Database, path: Path | None = None) -> None:
+        self.db = db
+        self.path = path  # the SQLite file, None on PostgreSQL
+        self.location = db.where
         self._lock = anyio.Lock()
         self._seen: dict[str, tuple[int, set[tuple[str, str, str]]]] = {}
         self._head: tuple[int, str] | None = None
         self.authenticator: EventAuthenticator | None = None  # hardened mode sets it
 
     @classmethod
-    async def open(cls, path: Path | str) -> Store:
-        path = Path(path)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            db = await aiosqlite.connect(str(path), isolation_level=None, timeout=30)
-            db.row_factory = aiosqlite.Row
-            await db.execute("PRAGMA busy_timeout = 30000")
-            await db.execute("PRAGMA journal_mode = WAL")
-            await db.execute("PRAGMA foreign_keys = ON")
-            await db.execute("PRAGMA synchronous = NORMAL")
-        except Exception as exc:
-            raise StoreError(
-                f"cannot open the store at {path}: {exc}",
-                "check the path (store.path or $INTERLOCK_DB) and its permissions",
-            ) from exc
-        store = cls(db, path)
-        await store._migrate()
-        await store._ensure_anchor()
+    async def open(cls, location: Path | str, migrate: bool = True, anchor: bool = True) -> Store:
+        """A SQLite file (a path) or a PostgreSQL database (a ``postgresql://`` URL), migrated.
+        ``anchor=False`` leaves a new store empty (``copy_into`` fills it, chain and all)."""
+        if is_url(location):
+            from .postgres import PostgresDatabase
+
+            store = cls(await PostgresDatabase.open(str(location)))
+        else:
+            from .sqlite import SqliteDatabase
+
+            path = Path(location)
+            store = cls(await SqliteDatabase.open(path), path)
+        if migrate:
+            await store.migrate()
+        if anchor:
+            await store._ensure_anchor()
         return store
+
+    # ------------------------------------------------------------ moving a store
+
+    COPIED_TABLES = ("plans", "approvals", "audit", "settings", "applied_actions", "agent_tokens")
+
+    async def is_empty(self) -> bool:
+        for table in ("plans", "audit", "settings", "agent_tokens"):
+            if await self.db.fetchone(f"SELECT 1 FROM {table} LIMIT 1") is not None:
+                return False
+        return True
+
+    async def copy_into(self, target: Store) -> dict[str, int]:
+        """Every row of this store into ``target`` (empty, migrated), ids and hashes as they are,
+        in one transaction; then the target's chain is verified to end at this chain's head.
+        Returns the rows copied per table."""
+        view = await self.read_chain()
+        if not view.ok:
+            raise StoreError(
+                f"the source store's audit chain is broken ({view.message}): it is not copied",
+                "run `interlock audit --verify` on it first; a copy would carry the damage",
+            )
+        if not await target.is_empty():
+            raise StoreError(
+                f"the target store {target.location} already holds plans or events: nothing was copied",
+                "copy into a new, empty database",
+            )
+        counts: dict[str, int] = {}
+        async with target.transaction() as tx:
+            for table in self.COPIED_TABLES:
+                rows = await self.db.fetchall(f"SELECT * FROM {table}")
+                counts[table] = len(rows)
+                for row in rows:
+                    cols = list(row.keys())
+                    await tx.execute(
+                        f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                        tuple(row[c] for c in cols),
+                    )
+        if hasattr(target.db, "set_sequences"):
+            await target.db.set_sequences()
+        if target.anchor_path is not None:
+            last = await target.db.fetchone("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1")
+            if last is not None:
+                target._write_anchor(int(last[0]), str(last[1]))
+            await target._ensure_anchor()
+        copied = await target.read_chain()
+        at_head = await target.db.fetchone("SELECT hash FROM audit WHERE id = ?", (view.events,))
+        if not copied.ok or (view.events and (at_head is None or at_head[0] != view.head)):
+            raise StoreError(
+                f"the copy's audit chain does not verify ({copied.message})",
+                "drop the target database and copy again; the source is unchanged",
+            )
+        return counts
+
+    @property
+    def migrations(self) -> list[str]:
+        return POSTGRES_MIGRATIONS if self.db.dialect == "postgresql" else MIGRATIONS
+
+    async def migrate(self) -> int:
+        """Apply the numbered migrations this store lacks (under a lock); the version reached."""
+        return await self.db.migrate(self.migrations)
+
+    async def schema_version(self) -> int:
+        return await self.db.schema_version()
 
     # ------------------------------------------------------------ the head anchor
     #
@@ -334,13 +312,17 @@ class Store:
     # compute) would leave a consistent, shorter chain: a freeze or a rejection silently undone.
     # So the head (last id and hash) is also written to a file beside the store after every
     # commit, and the chain records, once, that the store is anchored: a cut tail, or an anchor
-    # file removed afterwards, is then detected too.
+    # file removed afterwards, is then detected too. (A PostgreSQL store has no file beside it:
+    # its identity sequence counts removed rows, and the server's own access control and
+    # backups are what stand behind it.)
 
     @property
-    def anchor_path(self) -> Path:
-        return self.path.with_name(self.path.name + ".head")
+    def anchor_path(self) -> Path | None:
+        return self.db.anchor_path
 
     def _read_anchor(self) -> tuple[int, str] | None:
+        if self.anchor_path is None:
+            return None
         try:
             d = json.loads(self.anchor_path.read_text())
             return int(d["id"]), str(d["hash"])
@@ -350,6 +332,8 @@ class Store:
             return (-1, "")  # unreadable: verification names it
 
     def _write_anchor(self, row_id: int, row_hash: str) -> None:
+        if self.anchor_path is None:
+            return
         try:
             current = self._read_anchor()
             if current is not None and current[0] >= row_id:
@@ -363,53 +347,29 @@ class Store:
             return
 
     async def _ensure_anchor(self) -> None:
-        if self.anchor_path.exists():
+        if self.anchor_path is None or self.anchor_path.exists():
             return
-        cur = await self._db.execute("SELECT 1 FROM audit WHERE event = 'audit.anchored' LIMIT 1")
-        if await _first(cur) is not None:
+        if await self.db.fetchone("SELECT 1 FROM audit WHERE event = 'audit.anchored' LIMIT 1") is not None:
             return  # it was anchored and the file is gone: read_chain says so
         await self.audit("interlock", "audit.anchored", {"anchor": self.anchor_path.name})
 
     async def close(self) -> None:
-        await self._db.close()
-
-    async def _migrate(self) -> None:
-        async with self.transaction() as db:
-            cur = await db.execute("PRAGMA user_version")
-            version = (await _one(cur))[0]
-            for number, sql in enumerate(MIGRATIONS, start=1):
-                if number <= version:
-                    continue
-                for stmt in sql.split(";"):
-                    if stmt.strip():
-                        await db.execute(stmt)
-                await db.execute(f"PRAGMA user_version = {number}")
+        await self.db.close()
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def transaction(self) -> AsyncIterator[Statements]:
         async with self._lock:
-            try:
-                await self._db.execute("BEGIN IMMEDIATE")
-            except Exception as exc:
-                raise StoreError(
-                    f"the store at {self.path} is unavailable: {exc}", "retry; if it persists, check the file"
-                ) from exc
             self._head = None
-            try:
-                yield self._db
-            except BaseException:
-                await self._db.execute("ROLLBACK")
-                raise
-            else:
-                await self._db.execute("COMMIT")
-                if self._head is not None:
-                    self._write_anchor(*self._head)
+            async with self.db.transaction() as tx:
+                yield tx
+            if self._head is not None:
+                self._write_anchor(*self._head)
 
     # ------------------------------------------------------------ audit
 
     async def _append_audit(
         self,
-        db: aiosqlite.Connection,
+        db: Statements,
         actor: str,
         event: str,
         data: dict[str, Any],
@@ -420,8 +380,7 @@ class Store:
             data = json.loads(json.dumps(data, default=str))  # seal exactly what is stored
             data["auth"] = dict(data.get("auth") or {})
             data["auth"]["mac"] = self.authenticator.seal(_auth_fields(event, plan_id, actor, target, data))
-        cur = await db.execute("SELECT hash FROM audit ORDER BY id DESC LIMIT 1")
-        last = await _first(cur)
+        last = await db.fetchone("SELECT hash FROM audit ORDER BY id DESC LIMIT 1")
         prev = last["hash"] if last else GENESIS
         row = {
             "at": time.time(),
@@ -433,13 +392,14 @@ class Store:
         }
         # AUTOINCREMENT never reuses an id, so a row removed from the tail leaves a gap once
         # anything else is written; the id is part of the hashed row.
-        cur = await db.execute(
-            "INSERT INTO audit (at, actor, event, plan_id, target, data, prev_hash, hash) VALUES (?,?,?,?,?,?,?,'')",
+        inserted = await db.fetchone(
+            "INSERT INTO audit (at, actor, event, plan_id, target, data, prev_hash, hash) "
+            "VALUES (?,?,?,?,?,?,?,'') RETURNING id",
             (*row.values(), prev),
         )
-        row_id = int(cur.lastrowid or 0)
+        row_id = int(inserted[0])
         row_hash = _audit_hash(prev, {"id": row_id, **row})
-        await db.execute("UPDATE audit SET hash = ? WHERE id = ?", (row_hash, row_id))
+        await _q(db, "UPDATE audit SET hash = ? WHERE id = ?", (row_hash, row_id))
         self._head = (row_id, row_hash)
 
     async def audit(
@@ -457,8 +417,7 @@ class Store:
             sql += " WHERE plan_id = ?"
             params.append(plan_id)
         sql += " ORDER BY id"
-        cur = await self._db.execute(sql, params)
-        rows = [dict(r) for r in await _all(cur)]
+        rows = [dict(r) for r in await self.db.fetchall(sql, params)]
         for r in rows:
             r["data"] = json.loads(r["data"])
         return rows[-limit:] if limit else rows
@@ -475,13 +434,13 @@ class Store:
             params.append(plan_id)
         sql += " ORDER BY id LIMIT ?"
         params.append(limit)
-        rows = [dict(r) for r in await _all(await self._db.execute(sql, params))]
+        rows = [dict(r) for r in await self.db.fetchall(sql, params)]
         for r in rows:
             r["data"] = json.loads(r["data"])
         return rows
 
     async def last_audit_id(self) -> int:
-        row = await _first(await self._db.execute("SELECT COALESCE(MAX(id), 0) FROM audit"))
+        row = await self.db.fetchone("SELECT COALESCE(MAX(id), 0) FROM audit")
         return int(row[0]) if row else 0
 
     async def verify_audit(self) -> tuple[bool, str, int]:
@@ -501,7 +460,7 @@ class Store:
         # the snapshot the query below reads (read the other way round, a commit in between would
         # look like a cut tail).
         anchor = self._read_anchor()
-        cur = await self._db.execute(
+        rows = await self.db.fetchall(
             "SELECT id, at, actor, event, plan_id, target, data, prev_hash, hash FROM audit ORDER BY id"
         )
         prev = GENESIS
@@ -516,52 +475,47 @@ class Store:
         def broken(message: str) -> ChainView:
             return ChainView(False, message, n, prev, frozen, plans, unauthenticated)
 
-        # All rows in one call: iterating the cursor across awaits would leave a read statement open
+        # All rows in one call: iterating a cursor across awaits would leave a read statement open
         # on this connection while another task of the same Store begins a write ("database is locked").
-        rows = await _all(cur)
-        try:
-            for r in rows:
-                n += 1
-                if r["id"] != expected_id:
-                    return broken(f"audit row {expected_id} is missing (next row is {r['id']})")
-                if r["prev_hash"] != prev:
-                    return broken(
-                        f"audit row {r['id']} does not follow row {r['id'] - 1} (a row was edited or removed)"
+        for r in rows:
+            n += 1
+            if r["id"] != expected_id:
+                return broken(f"audit row {expected_id} is missing (next row is {r['id']})")
+            if r["prev_hash"] != prev:
+                return broken(
+                    f"audit row {r['id']} does not follow row {r['id'] - 1} (a row was edited or removed)"
+                )
+            row = {k: r[k] for k in ("id", "at", "actor", "event", "plan_id", "target", "data")}
+            if _audit_hash(prev, row) != r["hash"]:
+                return broken(f"audit row {r['id']} was edited after it was written")
+            prev = r["hash"]
+            expected_id += 1
+            if anchor is not None and r["id"] == anchor[0]:
+                hash_at_anchor = r["hash"]
+            anchored = anchored or r["event"] == "audit.anchored"
+            data = json.loads(r["data"])
+            if r["event"] in FREEZE_EVENTS:
+                problem = _seal_problem(self.authenticator, r, data)
+                if problem is not None:
+                    unauthenticated.append(
+                        f"audit row {r['id']}: the {r['event']} by {r['actor']} was not written by the "
+                        f"service ({problem})"
+                        + ("; it is ignored" if r["event"] == "thaw" else "; it is honoured all the same")
                     )
-                row = {k: r[k] for k in ("id", "at", "actor", "event", "plan_id", "target", "data")}
-                if _audit_hash(prev, row) != r["hash"]:
-                    return broken(f"audit row {r['id']} was edited after it was written")
-                prev = r["hash"]
-                expected_id += 1
-                if anchor is not None and r["id"] == anchor[0]:
-                    hash_at_anchor = r["hash"]
-                anchored = anchored or r["event"] == "audit.anchored"
-                data = json.loads(r["data"])
-                if r["event"] in FREEZE_EVENTS:
-                    problem = _seal_problem(self.authenticator, r, data)
-                    if problem is not None:
-                        unauthenticated.append(
-                            f"audit row {r['id']}: the {r['event']} by {r['actor']} was not written by the "
-                            f"service ({problem})"
-                            + ("; it is ignored" if r["event"] == "thaw" else "; it is honoured all the same")
-                        )
-                    if r["event"] == "freeze":
-                        frozen = data  # a freeze is honoured whoever wrote it: it only stops things
-                    elif problem is None:
-                        frozen = None
-                else:
-                    _fold(plans, r, data, self.authenticator)
-        finally:
-            await cur.close()
-        cur = await self._db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'audit'")
-        seq = await _first(cur)
-        if seq is not None and seq[0] != expected_id - 1:
-            return broken(f"audit rows {expected_id} to {seq[0]} were removed from the end")
-        if anchor is None and anchored:
+                if r["event"] == "freeze":
+                    frozen = data  # a freeze is honoured whoever wrote it: it only stops things
+                elif problem is None:
+                    frozen = None
+            else:
+                _fold(plans, r, data, self.authenticator)
+        seq = await self.db.audit_sequence()
+        if seq is not None and seq != expected_id - 1:
+            return broken(f"audit rows {expected_id} to {seq} were removed from the end")
+        if anchor is None and anchored and self.anchor_path is not None:
             return broken(
                 f"the head anchor {self.anchor_path} was removed (the chain says this store is anchored)"
             )
-        if anchor is not None:
+        if anchor is not None and self.anchor_path is not None:
             if anchor[0] < 0:
                 return broken(f"the head anchor {self.anchor_path} is unreadable")
             if anchor[0] > n:
@@ -583,9 +537,10 @@ class Store:
             unauthenticated,
         )
 
-    async def chain_plan(self, plan_id: int, db: aiosqlite.Connection | None = None) -> ChainPlan:
+    async def chain_plan(self, plan_id: int, db: Statements | None = None) -> ChainPlan:
         """The chain's events of one plan, folded (not verified: ``read_chain`` does that)."""
-        cur = await (db or self._db).execute(
+        cur = await _q(
+            db or self.db,
             "SELECT id, actor, event, plan_id, target, data FROM audit WHERE plan_id = ? ORDER BY id",
             (plan_id,),
         )
@@ -598,9 +553,10 @@ class Store:
     async def chain_frozen(self) -> dict[str, Any] | None:
         """The kill switch as the chain says (the last freeze or thaw event) — or as the settings
         row says, whichever is on: a row deleted behind interlock's back never thaws it."""
-        cur = await self._db.execute(
+        cur = await _q(
+            self.db,
             "SELECT id, actor, event, plan_id, target, data FROM audit WHERE event IN ('freeze', 'thaw') "
-            "ORDER BY id DESC LIMIT 1000"
+            "ORDER BY id DESC LIMIT 1000",
         )
         for row in await _all(cur):
             data = json.loads(row["data"])
@@ -651,7 +607,7 @@ class Store:
             return False, [view.message], view
         problems: list[str] = list(view.unauthenticated)
         seen: set[int] = set()
-        cur = await self._db.execute("SELECT * FROM plans ORDER BY id")
+        cur = await _q(self.db, "SELECT * FROM plans ORDER BY id")
         for row in await _all(cur):
             seen.add(int(row["id"]))
             try:
@@ -663,7 +619,7 @@ class Store:
         for pid, cp in sorted(view.plans.items()):
             if cp.created_hash is not None and pid not in seen:
                 problems.append(f"plan {pid} is in the audit chain but its row was deleted")
-        cur = await self._db.execute("SELECT DISTINCT plan_id FROM approvals")
+        cur = await _q(self.db, "SELECT DISTINCT plan_id FROM approvals")
         for (pid,) in await _all(cur):
             if pid not in seen:
                 problems.append(f"the approvals table holds decisions for plan {pid}, which does not exist")
@@ -693,11 +649,13 @@ class Store:
                 v = int(v)
             values.append(v)
         async with self.transaction() as db:
-            cur = await db.execute(
-                f"INSERT INTO plans ({', '.join(PLAN_COLUMNS)}) VALUES ({', '.join('?' * len(PLAN_COLUMNS))})",
+            cur = await _q(
+                db,
+                f"INSERT INTO plans ({', '.join(PLAN_COLUMNS)}) VALUES ({', '.join('?' * len(PLAN_COLUMNS))}) "
+                "RETURNING id",
                 values,
             )
-            plan.id = int(cur.lastrowid or 0)
+            plan.id = int((await _one(cur))[0])
             await self._append_audit(
                 db,
                 actor,
@@ -723,7 +681,7 @@ class Store:
                 f"there is no plan {plan_id}: plan ids are whole numbers from 1 to {MAX_PLAN_ID}",
                 "list plans with `interlock plans` or the list_plans tool",
             )
-        cur = await self._db.execute("SELECT * FROM plans WHERE id = ?", (plan_id,))
+        cur = await _q(self.db, "SELECT * FROM plans WHERE id = ?", (plan_id,))
         row = await _first(cur)
         if row is None:
             raise NotFound(
@@ -740,7 +698,7 @@ class Store:
             params += st
         sql += " ORDER BY id DESC LIMIT ?"
         params.append(limit)
-        cur = await self._db.execute(sql, params)
+        cur = await _q(self.db, sql, params)
         return [_row_to_plan(r) for r in await _all(cur)]
 
     async def transition(
@@ -758,8 +716,10 @@ class Store:
         async with self.transaction() as db:
             if to_status is Status.APPLYING:
                 # A plan applies at most once, whatever its row says later: the chain remembers.
-                cur = await db.execute(
-                    "SELECT id FROM audit WHERE plan_id = ? AND event = 'plan.applying' LIMIT 1", (plan_id,)
+                cur = await _q(
+                    db,
+                    "SELECT id FROM audit WHERE plan_id = ? AND event = 'plan.applying' LIMIT 1",
+                    (plan_id,),
                 )
                 if await _first(cur) is not None:
                     return False
@@ -768,13 +728,14 @@ class Store:
             if outcome is not None:
                 sets += ", outcome = ?"
                 params.append(json.dumps(outcome, sort_keys=True, default=str))
-            cur = await db.execute(
+            cur = await _q(
+                db,
                 f"UPDATE plans SET {sets} WHERE id = ? AND status IN ({', '.join('?' * len(froms))})",
                 (*params, plan_id, *froms),
             )
             if cur.rowcount != 1:
                 return False
-            tcur = await db.execute("SELECT target FROM plans WHERE id = ?", (plan_id,))
+            tcur = await _q(db, "SELECT target FROM plans WHERE id = ?", (plan_id,))
             target = (await _one(tcur))["target"]
             await self._append_audit(
                 db, actor, event, {"to": to_status.value, **(data or {})}, plan_id, target
@@ -800,7 +761,7 @@ class Store:
         how the approver was identified (uid, or signature) and is sealed with the event.
         """
         async with self.transaction() as db:
-            cur = await db.execute("SELECT * FROM plans WHERE id = ?", (plan.id,))
+            cur = await _q(db, "SELECT * FROM plans WHERE id = ?", (plan.id,))
             raw = await _first(cur)
             if raw is None:
                 return False, None
@@ -818,7 +779,8 @@ class Store:
                 )
             if decision == "approve" and time.time() > stored.expires_at:
                 return False, None  # expired: the caller marks it and says so
-            await db.execute(
+            await _q(
+                db,
                 "INSERT INTO approvals (plan_id, plan_hash, approver, decision, comment, at) VALUES (?,?,?,?,?,?)",
                 (plan.id, stored.plan_hash, approver, decision, comment, time.time()),
             )
@@ -839,7 +801,8 @@ class Store:
             ).approved:
                 new_status = Status.APPROVED
             if new_status is not None:
-                await db.execute(
+                await _q(
+                    db,
                     "UPDATE plans SET status = ?, updated_at = ? WHERE id = ? AND status = 'pending'",
                     (new_status.value, time.time(), plan.id),
                 )
@@ -849,13 +812,13 @@ class Store:
         return True, new_status
 
     async def approvals(self, plan_id: int) -> list[dict[str, Any]]:
-        cur = await self._db.execute("SELECT * FROM approvals WHERE plan_id = ? ORDER BY id", (plan_id,))
+        cur = await _q(self.db, "SELECT * FROM approvals WHERE plan_id = ? ORDER BY id", (plan_id,))
         return [dict(r) for r in await _all(cur)]
 
     # ------------------------------------------------------------ settings (kill switch)
 
     async def get_setting(self, key: str) -> dict[str, Any] | None:
-        cur = await self._db.execute("SELECT value, updated_at FROM settings WHERE key = ?", (key,))
+        cur = await _q(self.db, "SELECT value, updated_at FROM settings WHERE key = ?", (key,))
         row = await _first(cur)
         return json.loads(row["value"]) if row else None
 
@@ -869,9 +832,10 @@ class Store:
     ) -> None:
         async with self.transaction() as db:
             if value is None:
-                await db.execute("DELETE FROM settings WHERE key = ?", (key,))
+                await _q(db, "DELETE FROM settings WHERE key = ?", (key,))
             else:
-                await db.execute(
+                await _q(
+                    db,
                     "INSERT INTO settings (key, value, updated_at) VALUES (?,?,?) "
                     "ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
                     (key, json.dumps(value), time.time()),
@@ -883,10 +847,11 @@ class Store:
     async def add_token(self, name: str, token_hash: str, seal: str, actor: str) -> bool:
         """Store a token's hash under ``name``; False when the name is taken (revoked ones included)."""
         async with self.transaction() as db:
-            cur = await db.execute("SELECT 1 FROM agent_tokens WHERE name = ?", (name,))
+            cur = await _q(db, "SELECT 1 FROM agent_tokens WHERE name = ?", (name,))
             if await _first(cur) is not None:
                 return False
-            await db.execute(
+            await _q(
+                db,
                 "INSERT INTO agent_tokens (name, token_hash, seal, created_at) VALUES (?,?,?,?)",
                 (name, token_hash, seal, time.time()),
             )
@@ -895,7 +860,8 @@ class Store:
 
     async def revoke_token(self, name: str, actor: str) -> bool:
         async with self.transaction() as db:
-            cur = await db.execute(
+            cur = await _q(
+                db,
                 "UPDATE agent_tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL",
                 (time.time(), name),
             )
@@ -905,12 +871,14 @@ class Store:
         return True
 
     async def tokens(self) -> list[dict[str, Any]]:
-        cur = await self._db.execute("SELECT name, created_at, revoked_at FROM agent_tokens ORDER BY name")
+        cur = await _q(self.db, "SELECT name, created_at, revoked_at FROM agent_tokens ORDER BY name")
         return [dict(r) for r in await _all(cur)]
 
     async def token_by_hash(self, token_hash: str) -> dict[str, Any] | None:
-        cur = await self._db.execute(
-            "SELECT name, token_hash, seal, revoked_at FROM agent_tokens WHERE token_hash = ?", (token_hash,)
+        cur = await _q(
+            self.db,
+            "SELECT name, token_hash, seal, revoked_at FROM agent_tokens WHERE token_hash = ?",
+            (token_hash,),
         )
         row = await _first(cur)
         return dict(row) if row else None
@@ -922,7 +890,8 @@ class Store:
         ``plan.diverged`` events: what is not in it is novel. The chain is append-only (an edit is
         caught by ``read_chain`` at apply), so the events already read are cached per target."""
         last, seen = self._seen.get(target, (0, set()))
-        cur = await self._db.execute(
+        cur = await _q(
+            self.db,
             "SELECT a.id, a.data, p.tool, p.changes FROM audit a LEFT JOIN plans p ON p.id = a.plan_id "
             "WHERE a.event IN ('plan.applied', 'plan.diverged') AND a.target = ? AND a.id > ? ORDER BY a.id",
             (target, last),
@@ -948,7 +917,8 @@ class Store:
         ``since``: the latest delete of each, as ``{plan_id, at, before}``. Every plan applied in
         the window is checked against the hash the chain recorded for it, so a change removed from
         an old plan's row cannot hide a delete (``PlanTampered``)."""
-        cur = await self._db.execute(
+        cur = await _q(
+            self.db,
             "SELECT plan_id, MAX(at) FROM audit WHERE event IN ('plan.applied', 'plan.diverged') "
             "AND target = ? AND at >= ? GROUP BY plan_id ORDER BY plan_id",
             (target, since),
@@ -978,9 +948,19 @@ class Store:
     async def changes_applied_since(self, target: str, since: float) -> int:
         """Changes applied (or being applied) on the target since ``since``, per the chain's
         ``plan.applying`` events (a plan found stale applied nothing): the per-hour budget's use."""
-        cur = await self._db.execute(
-            "SELECT COALESCE(SUM(COALESCE(json_extract(a.data, '$.changes'), "
-            "(SELECT json_array_length(p.changes) FROM plans p WHERE p.id = a.plan_id), 0)), 0) "
+        if self.db.dialect == "postgresql":
+            counted = (
+                "COALESCE((a.data::jsonb ->> 'changes')::bigint, "
+                "(SELECT jsonb_array_length(p.changes::jsonb) FROM plans p WHERE p.id = a.plan_id), 0)"
+            )
+        else:
+            counted = (
+                "COALESCE(json_extract(a.data, '$.changes'), "
+                "(SELECT json_array_length(p.changes) FROM plans p WHERE p.id = a.plan_id), 0)"
+            )
+        cur = await _q(
+            self.db,
+            f"SELECT COALESCE(SUM({counted}), 0) "
             "FROM audit a WHERE a.event = 'plan.applying' AND a.target = ? AND a.at >= ? "
             "AND NOT EXISTS (SELECT 1 FROM audit b WHERE b.plan_id = a.plan_id AND b.event = 'plan.stale')",
             (target, since),
@@ -989,13 +969,14 @@ class Store:
         return int(row[0]) if row else 0
 
     async def first_audit_at(self) -> float | None:
-        cur = await self._db.execute("SELECT MIN(at) FROM audit")
+        cur = await _q(self.db, "SELECT MIN(at) FROM audit")
         row = await _first(cur)
         return float(row[0]) if row and row[0] is not None else None
 
     async def plans_made_since(self, since: float) -> list[tuple[str, str]]:
         """(target, tool) of every plan whose ``plan.created`` audit event is at or after ``since``."""
-        cur = await self._db.execute(
+        cur = await _q(
+            self.db,
             "SELECT DISTINCT p.target, p.tool FROM audit a JOIN plans p ON p.id = a.plan_id "
             "WHERE a.event = 'plan.created' AND a.at >= ?",
             (since,),
@@ -1004,9 +985,15 @@ class Store:
 
     async def changes_planned_since(self, since: float) -> list[tuple[str, str, str, str]]:
         """Distinct (target, tool, action, address) of the changes in plans made since ``since``."""
-        cur = await self._db.execute(
-            "SELECT DISTINCT p.target, p.tool, json_extract(c.value, '$.action'), json_extract(c.value, '$.address') "
-            "FROM audit a JOIN plans p ON p.id = a.plan_id, json_each(p.changes) c "
+        if self.db.dialect == "postgresql":
+            fields = "c.value ->> 'action', c.value ->> 'address'"
+            each = "jsonb_array_elements(p.changes::jsonb) AS c(value)"
+        else:
+            fields = "json_extract(c.value, '$.action'), json_extract(c.value, '$.address')"
+            each = "json_each(p.changes) c"
+        cur = await _q(
+            self.db,
+            f"SELECT DISTINCT p.target, p.tool, {fields} FROM audit a JOIN plans p ON p.id = a.plan_id, {each} "
             "WHERE a.event = 'plan.created' AND a.at >= ?",
             (since,),
         )

@@ -1,0 +1,209 @@
+"""The embedded store engine: one SQLite file, shared by every process on the machine.
+
+- WAL and a busy timeout, so several ``interlock serve`` processes and the CLI share one file.
+- Writers are serialised by ``BEGIN IMMEDIATE``; migrations are tracked in ``PRAGMA user_version``.
+- The chain's head is also written to ``<store>.head`` after every commit (``Store``'s anchor).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+import anyio
+
+from ..errors import StoreError
+
+MIGRATIONS: list[str] = [
+    # 1: plans, approvals, audit
+    """
+    CREATE TABLE plans (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        status TEXT NOT NULL,
+        target TEXT NOT NULL,
+        target_kind TEXT NOT NULL,
+        playground INTEGER NOT NULL,
+        tool TEXT NOT NULL,
+        args TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        footprint TEXT NOT NULL,
+        baseline_fingerprint TEXT NOT NULL,
+        baseline TEXT NOT NULL,
+        changes TEXT NOT NULL,
+        risk TEXT NOT NULL,
+        required_approvals INTEGER NOT NULL,
+        plan_hash TEXT NOT NULL,
+        config_hash TEXT NOT NULL,
+        detail TEXT NOT NULL,
+        rehearsal TEXT NOT NULL,
+        outcome TEXT NOT NULL DEFAULT '{}',
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        expires_at REAL NOT NULL
+    );
+    CREATE INDEX plans_status ON plans(status);
+    CREATE TABLE approvals (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        plan_id INTEGER NOT NULL REFERENCES plans(id),
+        plan_hash TEXT NOT NULL,
+        approver TEXT NOT NULL,
+        decision TEXT NOT NULL CHECK (decision IN ('approve', 'reject')),
+        comment TEXT NOT NULL DEFAULT '',
+        at REAL NOT NULL
+    );
+    CREATE INDEX approvals_plan ON approvals(plan_id);
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at REAL NOT NULL,
+        actor TEXT NOT NULL,
+        event TEXT NOT NULL,
+        plan_id INTEGER,
+        target TEXT NOT NULL DEFAULT '',
+        data TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL
+    );
+    CREATE TABLE settings (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    """,
+    # 2: scopes and policy: what has been applied where (novelty), history lookups by target
+    """
+    CREATE INDEX plans_target_status ON plans(target, status, updated_at);
+    CREATE INDEX plans_created ON plans(created_at);
+    CREATE TABLE applied_actions (
+        target TEXT NOT NULL,
+        tool TEXT NOT NULL,
+        action TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        plan_id INTEGER NOT NULL,
+        at REAL NOT NULL,
+        PRIMARY KEY (target, tool, action, kind)
+    );
+    INSERT OR IGNORE INTO applied_actions (target, tool, action, kind, plan_id, at)
+        SELECT p.target, p.tool, json_extract(c.value, '$.action'), COALESCE(json_extract(c.value, '$.kind'), ''),
+               MIN(p.id), MIN(p.updated_at)
+        FROM plans p, json_each(p.changes) c
+        WHERE p.status IN ('applied', 'diverged') AND json_extract(c.value, '$.action') != 'no-op'
+        GROUP BY 1, 2, 3, 4
+    """,
+    # 3: the chain is read as the source of truth: find a plan's events, and events by kind, fast
+    """
+    CREATE INDEX audit_plan ON audit(plan_id, id);
+    CREATE INDEX audit_event ON audit(event, id)
+    """,
+    # 4: hardened mode: per-agent bearer tokens for HTTP (sha256 of the token, sealed by the service)
+    """
+    CREATE TABLE agent_tokens (
+        name TEXT PRIMARY KEY,
+        token_hash TEXT NOT NULL UNIQUE,
+        seal TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        revoked_at REAL
+    )
+    """,
+]
+
+
+class _Statements:
+    """Statements on one connection. Every cursor is read to the end and closed: an unfinished
+    statement would keep a read snapshot open, and a later BEGIN IMMEDIATE on this connection
+    would then fail with "database is locked" without waiting, as soon as another process wrote."""
+
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self._db = db
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        cur = await self._db.execute(sql, params)
+        try:
+            return await cur.fetchone()
+        finally:
+            await cur.close()
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        cur = await self._db.execute(sql, params)
+        try:
+            return list(await cur.fetchall())
+        finally:
+            await cur.close()
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        cur = await self._db.execute(sql, params)
+        try:
+            return int(cur.rowcount)
+        finally:
+            await cur.close()
+
+
+class SqliteDatabase(_Statements):
+    dialect = "sqlite"
+
+    def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
+        super().__init__(db)
+        self.path = path
+        self.where = str(path)
+        self.anchor_path: Path | None = path.with_name(path.name + ".head")
+        self._lock = anyio.Lock()
+
+    @classmethod
+    async def open(cls, path: Path) -> SqliteDatabase:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            db = await aiosqlite.connect(str(path), isolation_level=None, timeout=30)
+            db.row_factory = aiosqlite.Row
+            await db.execute("PRAGMA busy_timeout = 30000")
+            await db.execute("PRAGMA journal_mode = WAL")
+            await db.execute("PRAGMA foreign_keys = ON")
+            await db.execute("PRAGMA synchronous = NORMAL")
+        except Exception as exc:
+            raise StoreError(
+                f"cannot open the store at {path}: {exc}",
+                "check the path (store.path or $INTERLOCK_DB) and its permissions",
+            ) from exc
+        return cls(db, path)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[_Statements]:
+        async with self._lock:
+            try:
+                await self._db.execute("BEGIN IMMEDIATE")
+            except Exception as exc:
+                raise StoreError(
+                    f"the store at {self.path} is unavailable: {exc}", "retry; if it persists, check the file"
+                ) from exc
+            try:
+                yield self
+            except BaseException:
+                await self._db.execute("ROLLBACK")
+                raise
+            else:
+                await self._db.execute("COMMIT")
+
+    async def schema_version(self) -> int:
+        row = await self.fetchone("PRAGMA user_version")
+        return int(row[0])
+
+    async def migrate(self, migrations: Sequence[str]) -> int:
+        async with self.transaction() as tx:
+            version = int((await tx.fetchone("PRAGMA user_version"))[0])
+            for number, sql in enumerate(migrations, start=1):
+                if number <= version:
+                    continue
+                for stmt in sql.split(";"):
+                    if stmt.strip():
+                        await tx.execute(stmt)
+                await tx.execute(f"PRAGMA user_version = {number}")
+                version = number
+        return version
+
+    async def audit_sequence(self) -> int | None:
+        row = await self.fetchone("SELECT seq FROM sqlite_sequence WHERE name = 'audit'")
+        return int(row[0]) if row is not None else None
+
+    async def close(self) -> None:
+        await self._db.close()

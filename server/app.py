@@ -12,15 +12,21 @@ from __future__ import annotations
 
 import inspect
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager, suppress
+import logging
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
-from mcp_types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import Field, ValidationError
+from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
+from mcp.server.mcpserver.utilities.context_injection import find_context_parameter
+from mcp.server.mcpserver.utilities.func_metadata import FuncMetadata, func_metadata
+from mcp.shared.exceptions import MCPError
+from mcp_types import CallToolResult, Icon, InputRequiredResult, TextContent, ToolAnnotations
+from mcp_types import Tool as MCPTool
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from interlock.tools import ALL_SPECS
 from interlock.tools.spec import ToolSpec
@@ -33,9 +39,14 @@ from .pipeline import Engine, PlanResult
 from .plans import Status
 from .render import plan_text
 from .store import MAX_PLAN_ID
+from .textsafety import visible
 
 if TYPE_CHECKING:
     pass
+
+log = logging.getLogger("interlock.server")
+
+MAX_CHANGES_OFFSET = 1_000_000  # far beyond any plan's changes (a rehearsal copies at most 25,000 objects)
 
 INSTRUCTIONS = (
     "interlock gives you infrastructure tools that cannot change production on their own. Read tools "
@@ -74,13 +85,173 @@ def to_tool_error(exc: InterlockError) -> ToolError:
     return ToolError(exc.sentence())
 
 
-def _validation_message(spec_name: str, exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"]) or "arguments"
-        msg = err["msg"].removeprefix("Value error, ")
-        parts.append(f"{loc}: {msg}")
-    return f"invalid arguments for {spec_name}: {'; '.join(parts)}. Fix them and call {spec_name} again."
+def internal_error(tool: str, exc: Exception, *, applies: bool = False) -> ToolError:
+    """The safety net's message: a crash is interlock's defect, never the agent's to guess at.
+    The traceback goes to the log; only the exception's type reaches the agent."""
+    log.error("interlock hit an internal error in %s", tool, exc_info=exc)
+    if applies:
+        what_now = (
+            "If the plan had started applying, production may have changed: check the plan with "
+            "get_plan and ask a human to run `interlock show` on it before calling apply_plan again."
+        )
+    else:
+        what_now = "Nothing was applied to production."
+    return ToolError(
+        f"interlock hit an internal error in {tool} ({type(exc).__name__}). {what_now} "
+        "This is a defect in interlock, not in your arguments: please report it with the server's log, "
+        "which holds the traceback."
+    )
+
+
+@contextmanager
+def boundary(tool: str, *, applies: bool = False) -> Iterator[None]:
+    """The MCP boundary of one tool call: interlock's own errors become the ToolError sentence they
+    carry; anything else is a defect and becomes ``internal_error`` (a net, not the fix: each crash
+    class is fixed where it arises)."""
+    try:
+        yield
+    except ToolError:
+        raise
+    except InterlockError as exc:
+        raise to_tool_error(exc) from exc
+    except Exception as exc:
+        raise internal_error(tool, exc, applies=applies) from exc
+
+
+MAX_PROBLEMS = 8  # validation problems spelled out in one message; the rest are counted
+_SUBJECT = re.compile(r"^(Input|String|List|Dictionary|Value|Object|Tuple|Set) should ")
+
+
+def _json_type(value: Any) -> str:
+    """What an argument's value is, in JSON's words (the agent wrote JSON, not Python)."""
+    kinds: list[tuple[type, str]] = [(bool, "a boolean"), (int, "an integer"), (float, "a number")]
+    kinds += [(str, "a string"), (list, "an array"), (dict, "an object"), (type(None), "null")]
+    return next((name for kind, name in kinds if isinstance(value, kind)), type(value).__name__)
+
+
+def _problem(loc: str, err: Any, valid: list[str] | None) -> str:
+    """One validation problem as one sentence that names the argument, the rule and the fix."""
+    kind = err["type"]
+    msg = str(err["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    if kind == "extra_forbidden":
+        names = ", ".join(valid) if valid else "none"
+        return f"{loc} is not an argument of this tool (misspelled?); its arguments are: {names}."
+    if kind == "missing":
+        return f"{loc} is required: pass it."
+    if kind == "string_unicode":
+        return (
+            f"{loc} is not valid text: it holds a lone surrogate (U+D800-U+DFFF), which has no UTF-8 "
+            "encoding; send valid Unicode text."
+        )
+    if _SUBJECT.match(msg):
+        sentence = _SUBJECT.sub(lambda _: f"{loc} should ", msg, count=1)
+    elif msg.startswith(("is ", "holds ", "has ", "must ")):  # a rule's own sentence, subject left out
+        sentence = f"{loc} {msg}"
+    else:
+        sentence = f"{loc}: {msg}"
+    got = err.get("input")
+    if kind.endswith(("_type", "_parsing")) and "input" in err:
+        sentence += f" (got {_json_type(got)})"
+    elif isinstance(got, int | float) and not isinstance(got, bool):
+        sentence += f" (got {str(got)[:40]})"
+    return sentence.rstrip(".") + "."
+
+
+def _validation_message(tool: str, exc: ValidationError, valid: list[str] | None = None) -> str:
+    """A ValidationError as one sentence per problem (never pydantic's raw text), then what next."""
+    problems: list[str] = []
+    for err in exc.errors(include_url=False):
+        loc = visible(".".join(str(p) for p in err["loc"]))[:80] or "arguments"
+        sentence = _problem(loc, err, valid)
+        if sentence not in problems:
+            problems.append(sentence)
+    shown = problems[:MAX_PROBLEMS]
+    if len(problems) > MAX_PROBLEMS:
+        shown.append(f"({len(problems) - MAX_PROBLEMS} more problems not shown.)")
+    noun = "argument is" if len(problems) == 1 else "arguments are"
+    return (
+        f"invalid arguments for {tool}, so nothing was called: {len(problems)} {noun} wrong. "
+        + " ".join(shown)
+        + f" Fix them and call {tool} again."
+    )
+
+
+@dataclass(frozen=True)
+class ToolArguments:
+    """What a tool accepts, checked before the SDK sees the call: exactly its declared arguments
+    (an unknown or misspelled one is an error, never dropped), each against its own rules."""
+
+    tool: str
+    meta: FuncMetadata  # the SDK's own reading of the function (JSON-string pre-parsing included)
+    model: type[BaseModel]  # its argument model, refusing unknown arguments
+
+    @classmethod
+    def of(cls, tool: str, fn: Callable[..., Any]) -> ToolArguments:
+        context = find_context_parameter(fn)
+        meta = func_metadata(fn, skip_names=[context] if context else [], structured_output=False)
+        model = type(f"{tool}_arguments", (meta.arg_model,), {"model_config": ConfigDict(extra="forbid")})
+        return cls(tool, meta, model)
+
+    @property
+    def names(self) -> list[str]:
+        return [f.alias or n for n, f in self.model.model_fields.items()]
+
+    def check(self, arguments: dict[str, Any]) -> None:
+        try:
+            self.model.model_validate(self.meta.pre_parse_json(arguments))
+        except ValidationError as exc:
+            raise ToolError(_validation_message(self.tool, exc, self.names)) from exc
+
+
+class InterlockMCP(MCPServer):
+    """An MCPServer whose tools take exactly their declared arguments: tools/list says so
+    (``additionalProperties: false``), and a call is checked before it runs, so an unknown argument
+    is named in a ToolError and every other problem reads as one sentence, not pydantic's text.
+    A crash that escapes a tool's own boundary is still turned into ``internal_error``."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._arguments: dict[str, ToolArguments] = {}
+
+    def add_tool(
+        self,
+        fn: Callable[..., Any],
+        name: str | None = None,
+        title: str | None = None,
+        description: str | None = None,
+        annotations: ToolAnnotations | None = None,
+        icons: list[Icon] | None = None,
+        meta: dict[str, Any] | None = None,
+        structured_output: bool | None = None,
+    ) -> None:
+        super().add_tool(fn, name, title, description, annotations, icons, meta, structured_output)
+        tool = name or fn.__name__
+        self._arguments[tool] = ToolArguments.of(tool, fn)
+
+    async def list_tools(self) -> list[MCPTool]:
+        return [
+            t.model_copy(update={"input_schema": {**t.input_schema, "additionalProperties": False}})
+            if t.name in self._arguments
+            else t
+            for t in await super().list_tools()
+        ]
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
+    ) -> CallToolResult | InputRequiredResult:
+        applies = name == "apply_plan"
+        try:
+            checked = self._arguments.get(name)
+            if checked is not None:
+                checked.check(arguments)
+            return await super().call_tool(name, arguments, context)
+        except UnexpectedToolError as exc:  # a crash outside the tool's own boundary
+            cause = exc.__cause__ if isinstance(exc.__cause__, Exception) else exc
+            raise internal_error(name, cause, applies=applies) from exc
+        except (ToolError, MCPError):
+            raise
+        except Exception as exc:  # a crash in checking the arguments themselves
+            raise internal_error(name, exc, applies=applies) from exc
 
 
 def _params_of(spec: ToolSpec) -> list[inspect.Parameter]:
@@ -144,14 +315,15 @@ def _annotations(spec: ToolSpec) -> ToolAnnotations:
 
 def make_tool(holder: Holder, spec: ToolSpec, playground: bool) -> Any:
     async def tool(**kwargs: Any) -> CallToolResult:
-        engine = holder.get()
-        reason = kwargs.pop("reason", "")
-        target = kwargs.pop("target", None)
-        try:
-            args = spec.args.model_validate(kwargs)
-        except ValidationError as exc:
-            raise ToolError(_validation_message(spec.name, exc)) from exc
-        try:
+        with boundary(spec.name):
+            engine = holder.get()
+            reason = kwargs.pop("reason", "")
+            target = kwargs.pop("target", None)
+            try:
+                args = spec.args.model_validate(kwargs)
+            except ValidationError as exc:
+                names = [*spec.args.model_fields, *(["reason"] if not spec.read_only else []), "target"]
+                raise ToolError(_validation_message(spec.name, exc, names)) from exc
             if spec.read_only:
                 result = await engine.read(spec, args, target)
                 text = _read_text(spec, result)
@@ -159,11 +331,9 @@ def make_tool(holder: Holder, spec: ToolSpec, playground: bool) -> Any:
                     content=[TextContent(type="text", text=text)], structured_content=result
                 )
             plan = await engine.plan(spec, args, reason, target)
-        except InterlockError as exc:
-            raise to_tool_error(exc) from exc
-        body = PlanResult(plan).to_dict()
-        text = plan_text(plan) + "\n\n" + body["next_step"]
-        return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=body)
+            body = PlanResult(plan).to_dict()
+            text = plan_text(plan) + "\n\n" + body["next_step"]
+            return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=body)
 
     params = _params_of(spec)
     if not spec.read_only:
@@ -202,26 +372,28 @@ def register_meta_tools(server: MCPServer, holder: Holder) -> None:
         ],
         changes_offset: Annotated[
             int,
-            Field(description="Return changes starting at this index (for plans with many changes).", ge=0),
+            Field(
+                description="Return changes starting at this index (for plans with many changes; 0-1000000).",
+                ge=0,
+                le=MAX_CHANGES_OFFSET,
+            ),
         ] = 0,
         changes_limit: Annotated[
             int, Field(description="Return at most this many changes (1-1000).", ge=1, le=1000)
         ] = 200,
     ) -> CallToolResult:
         """Show a plan: its status, diff (one page of changes), risk flags and approvals needed."""
-        engine = holder.get()
-        try:
+        with boundary("get_plan"):
+            engine = holder.get()
             plan = await engine.expire_if_due(await engine.store.get_plan(plan_id), "interlock")
-        except InterlockError as exc:
-            raise to_tool_error(exc) from exc
-        body = PlanResult(plan, changes_offset, changes_limit).to_dict()
-        body["reason"] = plan.reason
-        body["tool"] = plan.tool
-        body["args"] = plan.args
-        body["outcome"] = plan.outcome
-        return CallToolResult(
-            content=[TextContent(type="text", text=plan_text(plan))], structured_content=body
-        )
+            body = PlanResult(plan, changes_offset, changes_limit).to_dict()
+            body["reason"] = plan.reason
+            body["tool"] = plan.tool
+            body["args"] = plan.args
+            body["outcome"] = plan.outcome
+            return CallToolResult(
+                content=[TextContent(type="text", text=plan_text(plan))], structured_content=body
+            )
 
     @server.tool(
         name="list_plans",
@@ -244,32 +416,35 @@ def register_meta_tools(server: MCPServer, holder: Holder) -> None:
         limit: Annotated[int, Field(description="At most this many plans, newest first.", ge=1, le=500)] = 20,
     ) -> CallToolResult:
         """List recent plans, newest first."""
-        engine = holder.get()
-        if status is not None and status not in {s.value for s in Status}:
-            raise ToolError(f"unknown status {status!r}. Use one of: {', '.join(s.value for s in Status)}.")
-        plans = await engine.store.list_plans([status] if status else None, limit)
-        rows = [
-            {
-                "plan_id": p.id,
-                "status": p.status.value,
-                "tool": p.tool,
-                "target": p.target,
-                "summary": p.summary,
-                "reason": p.reason,
-                "created_at": p.created_at,
-            }
-            for p in plans
-        ]
-        text = (
-            "\n".join(
-                f"{r['plan_id']:>5}  {r['status']:<9} {r['tool']:<24} {r['target']}  {r['summary']}"
-                for r in rows
+        with boundary("list_plans"):
+            engine = holder.get()
+            if status is not None and status not in {s.value for s in Status}:
+                raise ToolError(
+                    f"unknown status '{visible(status[:40])}'. Use one of: {', '.join(s.value for s in Status)}."
+                )
+            plans = await engine.store.list_plans([status] if status else None, limit)
+            rows = [
+                {
+                    "plan_id": p.id,
+                    "status": p.status.value,
+                    "tool": p.tool,
+                    "target": p.target,
+                    "summary": p.summary,
+                    "reason": p.reason,
+                    "created_at": p.created_at,
+                }
+                for p in plans
+            ]
+            text = (
+                "\n".join(
+                    f"{r['plan_id']:>5}  {r['status']:<9} {r['tool']:<24} {r['target']}  {r['summary']}"
+                    for r in rows
+                )
+                or "No plans."
             )
-            or "No plans."
-        )
-        return CallToolResult(
-            content=[TextContent(type="text", text=text)], structured_content={"plans": rows}
-        )
+            return CallToolResult(
+                content=[TextContent(type="text", text=text)], structured_content={"plans": rows}
+            )
 
     @server.tool(
         name="apply_plan",
@@ -298,19 +473,20 @@ def register_meta_tools(server: MCPServer, holder: Holder) -> None:
                 description="Wait up to this many seconds (max 600) for a human to decide, with progress notifications.",
                 ge=0,
                 le=600,
+                allow_inf_nan=False,
             ),
         ] = 0,
     ) -> CallToolResult:
         """Apply a plan that a human approved: exactly the stored change, after checking that production
         still matches what was planned. Returns the outcome: applied, diverged, rejected, expired or still
         pending."""
-        engine = holder.get()
 
         async def progress(waited: float, message: str) -> None:
             with suppress(Exception):
                 await ctx.report_progress(waited, wait_seconds, message)
 
-        try:
+        with boundary("apply_plan", applies=True):
+            engine = holder.get()
             plan = await engine.wait_for_decision(plan_id, wait_seconds, progress)
             if plan.status is Status.PENDING:
                 await engine.check_frozen()
@@ -341,18 +517,16 @@ def register_meta_tools(server: MCPServer, holder: Holder) -> None:
                     structured_content=body,
                 )
             plan = await engine.apply(plan_id, engine.current_actor)
-        except InterlockError as exc:
-            raise to_tool_error(exc) from exc
-        outcome = plan.status.value
-        body = {"plan_id": plan.id, "outcome": outcome, "status": outcome, "details": plan.outcome}
-        if plan.status is Status.DIVERGED:
-            text = (
-                f"WARNING: plan {plan.id} was applied but production does not match the rehearsal "
-                f"({', '.join(plan.outcome.get('mismatched', [])[:5])}). A human should inspect it: `interlock show {plan.id}`."
-            )
-        else:
-            text = f"Plan {plan.id} applied and verified: production now matches the rehearsal."
-        return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=body)
+            outcome = plan.status.value
+            body = {"plan_id": plan.id, "outcome": outcome, "status": outcome, "details": plan.outcome}
+            if plan.status is Status.DIVERGED:
+                text = (
+                    f"WARNING: plan {plan.id} was applied but production does not match the rehearsal "
+                    f"({', '.join(plan.outcome.get('mismatched', [])[:5])}). A human should inspect it: `interlock show {plan.id}`."
+                )
+            else:
+                text = f"Plan {plan.id} applied and verified: production now matches the rehearsal."
+            return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=body)
 
 
 def build_server(
@@ -384,7 +558,7 @@ def build_server(
             finally:
                 holder.context = None
 
-    server: MCPServer = MCPServer(
+    server: MCPServer = InterlockMCP(
         name="interlock",
         version=__version__,
         instructions=INSTRUCTIONS

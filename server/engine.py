@@ -25,6 +25,7 @@ from interlock.tools import ALL_SPECS
 from interlock.tools.spec import ToolSpec
 
 from .config import PLAYGROUND, Config, TargetConfig, store_location, store_path
+from .errors import InterlockError
 from .pipeline import Engine
 from .store import Store
 
@@ -56,6 +57,20 @@ def _sandboxes(config: Config) -> tuple[dict[str, Sandbox], dict[str, Sandbox]]:
 
             by_kind["docker"] = DockerSandbox()
     return by_kind, by_target
+
+
+async def _recover(engine: Engine) -> None:
+    """Plans a process left `applying` when it died (past their lease) are settled by whoever
+    starts next; a failure to do so now is logged, and retried by the next one."""
+    try:
+        for plan in await engine.recover_stalled_applies("interlock"):
+            log.warning(
+                "plan %s was left applying by a process that stopped; it is now %s",
+                plan.id,
+                plan.status.value,
+            )
+    except InterlockError as exc:
+        log.warning("could not settle plans left applying: %s", exc.message)
 
 
 async def _playground(config: Config, mode: str) -> tuple[Any, Config]:
@@ -135,6 +150,7 @@ async def open_engine(
             if docker:
                 engine.client_factories["docker"] = _docker_client
                 await _docker_cleanup(engine, own=False)
+            await _recover(engine)
             try:
                 yield engine
             finally:

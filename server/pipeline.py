@@ -476,22 +476,31 @@ class Engine:
                 raise failure
         assert ctx.spec is not None and ctx.args is not None
         n_changes = sum(1 for c in plan.changes if c.action is not Action.NOOP)
+        lease = self.config.store.apply_lease_seconds
         if not await self.store.transition(
             plan.id,
             [Status.APPROVED],
             Status.APPLYING,
             actor,
             "plan.applying",
-            {"approvers": ctx.approvers, "changes": n_changes},
+            {"approvers": ctx.approvers, "changes": n_changes, "lease_until": time.time() + lease},
         ):
             current = await self.store.get_plan(plan.id)
+            if current.status is Status.APPLYING:
+                await self.recover_stalled_applies(actor, only=plan.id)
+                current = await self.store.get_plan(plan.id)
             raise PlanStateError(
                 f"plan {plan.id} is already {current.status.value}: another apply got there first, "
                 "or it was applied before",
                 "check it with get_plan; nothing was applied twice",
             )
         try:
-            applied = await self._apply_approved(ctx.spec, plan, ctx.args, actor)
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._keep_lease, plan, actor, lease)
+                try:
+                    applied = await self._apply_approved(ctx.spec, plan, ctx.args, actor)
+                finally:
+                    tg.cancel_scope.cancel()
             return notify.apply_ended(self.config, self.store, applied)  # diverged: queued
         except BaseException as exc:
             # Every way out of `applying` ends in a status that says what happened.
@@ -636,6 +645,88 @@ class Engine:
                 "plan.applied",
                 {"verified": True, **applied},
                 outcome=done,
+            )
+        return await self.store.get_plan(plan.id)
+
+    # ------------------------------------------------------------ the applying lease
+    #
+    # A plan is `applying` only while a process is applying it. That process renews a lease on it
+    # (a `plan.lease` event every third of the lease); a plan whose lease ran out was left by a
+    # process that died mid-apply (kill -9, a lost host). Any engine that starts, or meets such a
+    # plan, recovers it: production is read again and the plan ends `applied` (every planned
+    # change is there, nothing else changed) or `failed` with exactly what was and was not
+    # applied. The call is never run again: a plan applies at most once.
+
+    async def _keep_lease(self, plan: Plan, actor: str, lease: float) -> None:
+        while True:
+            await anyio.sleep(lease / 3)
+            await self.store.audit(
+                actor, "plan.lease", {"lease_until": time.time() + lease}, plan.id, plan.target
+            )
+
+    async def _lease_until(self, plan: Plan) -> float:
+        until = plan.updated_at + self.config.store.apply_lease_seconds
+        for event in await self.store.audit_events(plan_id=plan.id):
+            if event["event"] in ("plan.applying", "plan.lease"):
+                value = event["data"].get("lease_until")
+                if isinstance(value, int | float):
+                    until = float(value)
+        return until
+
+    async def recover_stalled_applies(self, actor: str = "interlock", only: int | None = None) -> list[Plan]:
+        """Settle every plan left `applying` past its lease (see above); the plans settled."""
+        settled: list[Plan] = []
+        for plan in await self.store.list_plans([Status.APPLYING.value], limit=1000):
+            if only is not None and plan.id != only:
+                continue
+            if time.time() < await self._lease_until(plan):
+                continue  # someone is applying it now
+            settled.append(await self._recover(plan, actor))
+        return settled
+
+    async def _recover(self, plan: Plan, actor: str) -> Plan:
+        why = "the process applying it stopped before it finished (its lease ran out)"
+        spec = self.specs.get(plan.tool)
+        try:
+            name, target = self.config.target(plan.target)
+        except InterlockError:
+            spec = None
+        if spec is None or spec.snapshot is None:
+            outcome: dict[str, Any] = {
+                "error": f"{why}; production could not be read again here (tool or target unknown)",
+                "recovered": True,
+            }
+            await self.store.transition(
+                plan.id, [Status.APPLYING], Status.FAILED, actor, "plan.failed", outcome, outcome=outcome
+            )
+            return await self.store.get_plan(plan.id)
+        client = self.production_client(name, target, spec.service)
+        fp = Footprint.from_dict(plan.footprint)
+        partial = await self._partial_outcome(spec, plan, client, fp, self.where(name, target))
+        complete = (
+            "applied" in partial
+            and len(partial["applied"]) == partial.get("planned", -1)
+            and not partial.get("changed_otherwise")
+            and not partial.get("also_changed")
+        )
+        if complete:
+            actions = sorted(
+                {(c.action.value, c.kind or "") for c in plan.changes if c.action is not Action.NOOP}
+            )
+            done = {"verified": True, "recovered": why, "output": {}}
+            await self.store.transition(
+                plan.id,
+                [Status.APPLYING],
+                Status.APPLIED,
+                actor,
+                "plan.applied",
+                {"verified": True, "recovered": True, "tool": plan.tool, "actions": actions},
+                outcome=done,
+            )
+        else:
+            failure = {"error": why, "recovered": True, **partial}
+            await self.store.transition(
+                plan.id, [Status.APPLYING], Status.FAILED, actor, "plan.failed", failure, outcome=failure
             )
         return await self.store.get_plan(plan.id)
 

@@ -216,6 +216,13 @@ class ServiceConfig(_Strict):
     )
     http_host: str = "127.0.0.1"
     http_port: int | None = Field(None, ge=1, le=65535, description="also serve agents over HTTP (tokens)")
+    approver_http_host: str = "127.0.0.1"
+    approver_http_port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="also serve approvers over HTTP (POST /v1/approver, every request SSH-signed)",
+    )
 
     @field_validator("state_dir", "runtime_dir")
     @classmethod

@@ -1,6 +1,7 @@
 """`interlock service run`: one engine, one store, one policy, served to agents on the agent
-socket (MCP), to approvers on the approver socket (JSON lines), and optionally to agents on other
-hosts over Streamable HTTP with per-agent tokens.
+socket (MCP), to approvers on the approver socket (JSON lines), optionally to agents on other
+hosts over Streamable HTTP with per-agent tokens, and optionally to approvers on other hosts over
+the approver HTTP API (``remote.py``: every request SSH-signed; its own port).
 
 It refuses to start (fail closed) when it is not the service user, when the state directory or
 the store can be reached by anyone else, when the service key is unreadable or shared, when
@@ -139,6 +140,19 @@ def preflight(cfg: Config) -> ServiceConfig:
                     "(anyone who can write it can add a key and sign approvals)",
                     f"chown {svc.user} {path} && chmod {'600' if path == signers else '700'} {path}",
                 )
+    if svc.approver_http_port:
+        if not svc.allowed_signers:
+            raise ConfigError(
+                "[service] approver_http_port is set but allowed_signers is not: over HTTP an approver is "
+                "only a signature by a listed key, so no request could ever be verified",
+                "set [service] allowed_signers (one `principal key` line per approver), or remove approver_http_port",
+            )
+        if svc.approver_http_port == svc.http_port:
+            raise ConfigError(
+                f"[service] approver_http_port and http_port are both {svc.http_port}: the approver API "
+                "and the agent API must be separate listeners",
+                "give approver_http_port a port of its own",
+            )
     check_principals(cfg)
     return svc
 
@@ -318,6 +332,11 @@ async def run(cfg: Config, ready: Any = None) -> None:
                 "pid": os.getpid(),
                 "agent_socket": str(svc.agent_socket),
                 "approver_socket": str(svc.approver_socket),
+                **(
+                    {"approver_http": f"{svc.approver_http_host}:{svc.approver_http_port}"}
+                    if svc.approver_http_port
+                    else {}
+                ),
             },
         )
         async with (
@@ -338,12 +357,22 @@ async def run(cfg: Config, ready: Any = None) -> None:
             tg.start_soon(approvers.serve, on_approver)
             if svc.http_port:
                 tg.start_soon(_serve_http, service, server, svc)
+            if svc.approver_http_port:
+                from . import remote
+
+                tg.start_soon(remote.serve, service, svc)
             tg.start_soon(_stop_on_signal, tg.cancel_scope)
             import sys
 
             print(
                 f"interlock service: agents on {svc.agent_socket}, approvers on {svc.approver_socket}"
-                + (f", HTTP on http://{svc.http_host}:{svc.http_port}/mcp (tokens)" if svc.http_port else ""),
+                + (f", HTTP on http://{svc.http_host}:{svc.http_port}/mcp (tokens)" if svc.http_port else "")
+                + (
+                    f", approvers over HTTP on http://{svc.approver_http_host}:{svc.approver_http_port}/v1/approver "
+                    "(signed)"
+                    if svc.approver_http_port
+                    else ""
+                ),
                 file=sys.stderr,
                 flush=True,
             )

@@ -92,6 +92,21 @@ def approval_message(plan_id: int, plan_hash: str) -> bytes:
     return f"interlock approve plan {plan_id} {plan_hash}\n".encode()
 
 
+REQUEST_PREFIX = b"interlock request "
+
+
+def request_message(request: dict[str, object]) -> bytes:
+    """The exact bytes signed for a request to the approver HTTP API (every op but approve):
+    b"interlock request " + the canonical JSON of the request object without its ``signature``
+    (sorted keys, no blanks, UTF-8 as is) + b"\\n". The object names the op, its arguments (plan id
+    and hash where there is a plan), ``timestamp`` (Unix seconds) and ``nonce``; so a signature
+    covers all of it, and an approval message can never be read as a request or the reverse."""
+    from interlock.sandbox.diff import canonical_json
+
+    body = {k: v for k, v in request.items() if k != "signature"}
+    return REQUEST_PREFIX + canonical_json(body).encode() + b"\n"
+
+
 # --- running ssh-keygen -------------------------------------------------------------------------
 
 
@@ -591,6 +606,12 @@ class AllowedSigners:
             return SignatureRefused(
                 f'the signature was not made for the "{NAMESPACE}" namespace, so it is not an interlock approval',
                 "sign with `interlock approve ID --sign KEY` (it signs with -n interlock)",
+            )
+        if "incorrect signature" in stderr and message.startswith(REQUEST_PREFIX):
+            return SignatureRefused(
+                "the signature does not match this request: it was made over another request "
+                "(another op, plan, time or nonce), or the request was altered on the way",
+                "send it again with `interlock ... --server URL --sign KEY`, which signs exactly what it sends",
             )
         if "incorrect signature" in stderr:
             m = _MESSAGE.fullmatch(message)

@@ -656,6 +656,27 @@ def plan_id(text: str) -> int:
     return value
 
 
+REMOTE_COMMANDS = "watch approve reject show plans status audit freeze thaw apply".split()
+
+
+def remote_options(s: argparse.ArgumentParser, sign: bool = True) -> argparse.ArgumentParser:
+    """--server and --sign: an approver command run against a service's approver HTTP API."""
+    s.add_argument(
+        "--server",
+        metavar="URL",
+        help="the interlock service's approver API, e.g. https://interlock.internal "
+        "(default: $INTERLOCK_SERVER); every request is signed with --sign",
+    )
+    if sign:
+        s.add_argument(
+            "--sign",
+            metavar="KEY",
+            help="with --server: the SSH key (private key file, or its .pub held by ssh-agent) that signs "
+            "each request (default: $INTERLOCK_SIGNING_KEY); its public key is in the service's allowed_signers",
+        )
+    return s
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="interlock",
@@ -709,7 +730,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--sign",
         metavar="KEY",
         help="hardened mode: sign the plan's hash with this SSH key (ssh-keygen -Y sign -n interlock); "
-        "the service verifies it against its allowed_signers",
+        "the service verifies it against its allowed_signers (with --server, default: $INTERLOCK_SIGNING_KEY)",
     )
     s.set_defaults(fn=cmd_approve)
 
@@ -773,6 +794,8 @@ def build_parser() -> argparse.ArgumentParser:
     from . import connect, guard, init_config, storecli
     from .service import cli as service_cli
 
+    for name in REMOTE_COMMANDS:  # the approver commands can also talk to a service over HTTP
+        remote_options(sub.choices[name], sign=name != "approve")  # approve has its --sign already
     service_cli.add_parser(sub, common)
     connect.add_parser(sub, common)
     guard.add_parser(sub, common)

@@ -4,6 +4,10 @@
 to the service here instead of opening a store: the approver's user cannot read the store, and
 the service decides who the approver is from the kernel's peer credentials. The CLI renders what
 the service sends exactly as it renders a local plan.
+
+With ``--server URL`` (or ``$INTERLOCK_SERVER``) the same commands talk to the service's approver
+HTTP API instead (``remote.py``), signing every request with ``--sign KEY`` (or
+``$INTERLOCK_SIGNING_KEY``): there the key is the approver's only identity.
 """
 
 from __future__ import annotations
@@ -11,11 +15,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import socket
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from ..config import ConfigError, find_config_path, load_config
 from ..errors import InterlockError, NotFound, PlanStateError, PlanTampered, UsageError
@@ -24,6 +30,8 @@ from .approver import plan_from_wire
 
 DEFAULT_SOCKET = Path("/run/interlock/approver.sock")
 SOCKET_ENV = "INTERLOCK_SOCKET"
+SERVER_ENV = "INTERLOCK_SERVER"
+SIGNING_KEY_ENV = "INTERLOCK_SIGNING_KEY"
 
 
 class ServiceUnavailable(InterlockError):
@@ -52,7 +60,43 @@ def approver_socket(args: argparse.Namespace) -> Path | None:
     return DEFAULT_SOCKET if DEFAULT_SOCKET.exists() else None
 
 
+class Client(Protocol):
+    """The service, seen from the CLI: its approver socket, or its approver HTTP API."""
+
+    @property
+    def path(self) -> Path | str:
+        """Where it is, for messages."""
+
+    @property
+    def sign_key(self) -> str | None:
+        """The key approvals are signed with when the command names none."""
+
+    @property
+    def poll_seconds(self) -> float:
+        """How often watch and audit --follow ask again."""
+
+    def call(self, op: str, **fields: Any) -> dict[str, Any]: ...
+
+    def close(self) -> None: ...
+
+
+def _refusal(answer: dict[str, Any]) -> InterlockError:
+    err = answer.get("error") or {}
+    cls: type[InterlockError] = {
+        "UsageError": UsageError,
+        "NotFound": NotFound,
+        "PlanStateError": PlanStateError,
+        "PlanTampered": PlanTampered,
+    }.get(str(err.get("type")), ServiceRefused)
+    refusal = cls(str(err.get("message", "the service refused")), str(err.get("hint", "")))
+    refusal.exit_code = int(err.get("exit_code", 1))
+    return refusal
+
+
 class ServiceClient:
+    sign_key: str | None = None
+    poll_seconds = 0.5
+
     def __init__(self, path: Path) -> None:
         self.path = path
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -81,16 +125,7 @@ class ServiceClient:
             )
         answer = json.loads(line)
         if not answer.get("ok"):
-            err = answer.get("error") or {}
-            cls: type[InterlockError] = {
-                "UsageError": UsageError,
-                "NotFound": NotFound,
-                "PlanStateError": PlanStateError,
-                "PlanTampered": PlanTampered,
-            }.get(str(err.get("type")), ServiceRefused)
-            refusal = cls(str(err.get("message", "the service refused")), str(err.get("hint", "")))
-            refusal.exit_code = int(err.get("exit_code", 1))
-            raise refusal
+            raise _refusal(answer)
         return dict(answer)
 
     def close(self) -> None:
@@ -98,7 +133,97 @@ class ServiceClient:
         self.sock.close()
 
 
-def connect(args: argparse.Namespace) -> ServiceClient | None:
+class RemoteClient:
+    """The approver HTTP API at ``url``: every request but an approve (which carries its own
+    signature over the plan's hash) is signed with ``key`` over ``request_message``."""
+
+    poll_seconds = 2.0  # every poll is a signature made and verified
+
+    def __init__(self, url: str, key: Path) -> None:
+        from .remote import PATH
+
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise UsageError(
+                f"--server {url!r} is not an http:// or https:// URL",
+                "pass the service's approver API, e.g. --server https://interlock.internal",
+            )
+        if parts.scheme == "http" and parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+            from ..cli import err_console
+
+            err_console.print(
+                f"[yellow]warning:[/] {url} is plain HTTP: your requests are signed, but what the service "
+                "answers (the plans you read) is not protected on the way; use https://"
+            )
+        self.path = url
+        self.endpoint = url.rstrip("/") + PATH
+        self.key = key.expanduser()
+        self.sign_key = str(self.key)
+
+    def call(self, op: str, **fields: Any) -> dict[str, Any]:
+        import urllib.error
+        import urllib.request
+
+        from .. import __version__
+        from .signing import request_message, sign
+
+        body: dict[str, Any] = {"op": op, **fields}
+        if op != "approve":
+            body["timestamp"] = int(time.time())
+            body["nonce"] = secrets.token_urlsafe(24)
+            body["signature"] = sign(self.key, request_message(body))
+        req = urllib.request.Request(
+            self.endpoint,
+            data=json.dumps(body).encode(),
+            method="POST",
+            headers={"content-type": "application/json", "user-agent": f"interlock/{__version__}"},
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=60) as resp:
+                status, raw = resp.status, resp.read()
+        except urllib.error.HTTPError as exc:
+            status, raw = exc.code, exc.read()
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise ServiceUnavailable(
+                f"cannot reach the interlock approver API at {self.endpoint}: {reason}",
+                "check the URL (--server or $INTERLOCK_SERVER) and that the service sets "
+                "[service] approver_http_port",
+            ) from exc
+        try:
+            answer = json.loads(raw)
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict) or "ok" not in answer:
+            raise ServiceUnavailable(
+                f"{self.endpoint} did not answer as an interlock approver API (HTTP {status})",
+                "check the URL: it is the service's approver_http_port, not the agent API",
+            )
+        if not answer["ok"]:
+            raise _refusal(answer)
+        return dict(answer)
+
+    def close(self) -> None:
+        pass
+
+
+def connect(args: argparse.Namespace) -> Client | None:
+    server = getattr(args, "server", None) or os.environ.get(SERVER_ENV)
+    if server:
+        if getattr(args, "approver", None) or os.environ.get("INTERLOCK_APPROVER"):
+            raise UsageError(
+                "over the approver API an approver cannot be named (--as or $INTERLOCK_APPROVER): "
+                "your identity is the key you sign with",
+                "drop --as and unset INTERLOCK_APPROVER",
+            )
+        key = getattr(args, "sign", None) or os.environ.get(SIGNING_KEY_ENV)
+        if not key:
+            raise UsageError(
+                f"talking to {server} needs your SSH key: every request to the approver API is signed",
+                f"pass --sign ~/.ssh/id_ed25519 (or set ${SIGNING_KEY_ENV}); its public key must be in "
+                "the service's allowed_signers",
+            )
+        return RemoteClient(server, Path(key))
     path = approver_socket(args)
     if path is None:
         return None
@@ -114,7 +239,7 @@ def connect(args: argparse.Namespace) -> ServiceClient | None:
 # ---------------------------------------------------------------- commands
 
 
-def plans(args: argparse.Namespace, c: ServiceClient) -> int:
+def plans(args: argparse.Namespace, c: Client) -> int:
     from ..cli import _plan_row, console, plans_table
 
     rows = [plan_from_wire(p) for p in c.call("plans", status=args.status, limit=args.limit)["plans"]]
@@ -127,12 +252,12 @@ def plans(args: argparse.Namespace, c: ServiceClient) -> int:
     return 0
 
 
-def _show(c: ServiceClient, plan_id: int) -> tuple[Plan, dict[str, Any]]:
+def _show(c: Client, plan_id: int) -> tuple[Plan, dict[str, Any]]:
     answer = c.call("show", id=plan_id)
     return plan_from_wire(answer["plan"]), answer
 
 
-def show(args: argparse.Namespace, c: ServiceClient) -> int:
+def show(args: argparse.Namespace, c: Client) -> int:
     from ..cli import _ago, console, print_plan, safe
 
     plan, answer = _show(c, args.id)
@@ -156,9 +281,7 @@ def show(args: argparse.Namespace, c: ServiceClient) -> int:
     return 0
 
 
-def approve_one(
-    c: ServiceClient, plan: Plan, problems: list[str], comment: str, sign_key: str | None
-) -> bool:
+def approve_one(c: Client, plan: Plan, problems: list[str], comment: str, sign_key: str | None) -> bool:
     """Show the plan, ask for the confirmation word, send the approval (signed with ``sign_key``)."""
     from ..cli import confirm_prompt, console, safe
 
@@ -170,7 +293,7 @@ def approve_one(
     if plan.compute_hash() != plan.plan_hash:  # what is shown is what is signed and approved
         raise PlanTampered(
             f"the service at {c.path} sent plan {plan.id} with a hash that is not the hash of what it showed",
-            "do not approve through it: check $INTERLOCK_SOCKET and that the socket is the real service's",
+            "do not approve through it: check $INTERLOCK_SOCKET (or --server) and that it is the real service",
         )
     if plan.status is not Status.PENDING:
         raise PlanStateError(
@@ -198,12 +321,12 @@ def approve_one(
     return True
 
 
-def approve(args: argparse.Namespace, c: ServiceClient) -> int:
+def approve(args: argparse.Namespace, c: Client) -> int:
     plan, answer = _show(c, args.id)
-    return 0 if approve_one(c, plan, answer["problems"], args.comment or "", args.sign) else 1
+    return 0 if approve_one(c, plan, answer["problems"], args.comment or "", args.sign or c.sign_key) else 1
 
 
-def reject(args: argparse.Namespace, c: ServiceClient) -> int:
+def reject(args: argparse.Namespace, c: Client) -> int:
     from ..cli import console
 
     plan, _ = _show(c, args.id)
@@ -212,13 +335,14 @@ def reject(args: argparse.Namespace, c: ServiceClient) -> int:
     return 0
 
 
-def apply(args: argparse.Namespace, c: ServiceClient) -> int:
+def apply(args: argparse.Namespace, c: Client) -> int:
     from ..cli import report_apply
 
-    return report_apply(plan_from_wire(c.call("apply", id=args.id)["plan"]))
+    plan, _ = _show(c, args.id)  # the apply names the plan's hash: the plan you would see now
+    return report_apply(plan_from_wire(c.call("apply", id=args.id, plan_hash=plan.plan_hash)["plan"]))
 
 
-def watch(args: argparse.Namespace, c: ServiceClient) -> int:
+def watch(args: argparse.Namespace, c: Client) -> int:
     from .. import notify
     from ..cli import console, print_error, print_plan, report_apply, safe
 
@@ -247,12 +371,15 @@ def watch(args: argparse.Namespace, c: ServiceClient) -> int:
             try:
                 if choice in ("a", "p"):
                     if (
-                        approve_one(c, plan, answer["problems"], "", getattr(args, "sign", None))
+                        approve_one(
+                            c, plan, answer["problems"], "", getattr(args, "sign", None) or c.sign_key
+                        )
                         and choice == "p"
                     ):
                         current, _ = _show(c, plan.id)
                         if current.status is Status.APPROVED:
-                            report_apply(plan_from_wire(c.call("apply", id=plan.id)["plan"]))
+                            applied = c.call("apply", id=plan.id, plan_hash=current.plan_hash)
+                            report_apply(plan_from_wire(applied["plan"]))
                 elif choice == "r":
                     comment = input("Comment (optional): ").strip()
                     c.call("reject", id=plan.id, plan_hash=plan.plan_hash, comment=comment)
@@ -263,10 +390,10 @@ def watch(args: argparse.Namespace, c: ServiceClient) -> int:
                 print_error(exc)
         if args.once:
             return 0
-        time.sleep(0.5)
+        time.sleep(c.poll_seconds)
 
 
-def freeze(args: argparse.Namespace, c: ServiceClient) -> int:
+def freeze(args: argparse.Namespace, c: Client) -> int:
     from ..cli import console
 
     c.call("freeze", reason=args.reason or "")
@@ -276,7 +403,7 @@ def freeze(args: argparse.Namespace, c: ServiceClient) -> int:
     return 0
 
 
-def thaw(args: argparse.Namespace, c: ServiceClient) -> int:
+def thaw(args: argparse.Namespace, c: Client) -> int:
     from ..cli import console
 
     status = c.call("status")
@@ -286,17 +413,17 @@ def thaw(args: argparse.Namespace, c: ServiceClient) -> int:
     if input("Type 'thaw' to let interlock plan and apply again: ").strip() != "thaw":
         console.print("Still frozen.")
         return 1
-    c.call("thaw")
+    c.call("thaw", freeze=status.get("freeze_id"))  # only the freeze shown: never a newer one
     console.print("[green]Thawed.[/]")
     return 0
 
 
-def status(args: argparse.Namespace, c: ServiceClient) -> int:
+def status(args: argparse.Namespace, c: Client) -> int:
     from ..cli import console, print_status
 
     data = c.call("status")
     data.pop("ok", None)
-    data["socket"] = str(c.path)
+    data["socket"] = str(c.path)  # the socket, or the approver API's URL
     if args.json:
         print(json.dumps(data, indent=2))
         return 0
@@ -304,7 +431,7 @@ def status(args: argparse.Namespace, c: ServiceClient) -> int:
     return 0
 
 
-def audit(args: argparse.Namespace, c: ServiceClient) -> int:
+def audit(args: argparse.Namespace, c: Client) -> int:
     from ..cli import err_console, print_audit, print_verify
 
     if args.verify:
@@ -324,7 +451,7 @@ def audit(args: argparse.Namespace, c: ServiceClient) -> int:
         err_console.print("[dim]following the audit trail (Ctrl-C to stop)…[/]")
     try:
         while True:
-            time.sleep(0.5)
+            time.sleep(c.poll_seconds)
             rows = c.call("audit", after=last, plan=args.plan)["events"]
             if rows:
                 print_audit(args, rows, stream=True)

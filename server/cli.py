@@ -656,7 +656,19 @@ def plan_id(text: str) -> int:
     return value
 
 
-REMOTE_COMMANDS = "watch approve reject show plans status audit freeze thaw apply".split()
+# the approver commands: each can also talk to a service over HTTP (--server URL --sign KEY)
+REMOTE_COMMANDS = (
+    "watch",
+    "approve",
+    "reject",
+    "show",
+    "plans",
+    "status",
+    "audit",
+    "freeze",
+    "thaw",
+    "apply",
+)
 
 
 def remote_options(s: argparse.ArgumentParser, sign: bool = True) -> argparse.ArgumentParser:

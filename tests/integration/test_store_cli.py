@@ -14,8 +14,9 @@ from interlock.server.plans import Plan, Status
 from interlock.server.store import Store
 from tests.conftest import cli_env, run_cli
 
-
-TARGET = '[targets.prod]\nkind = "aws"\nendpoint_url = "http://127.0.0.1:9"\nproduction = false\ndefault = true\n'
+TARGET = (
+    '[targets.prod]\nkind = "aws"\nendpoint_url = "http://127.0.0.1:9"\nproduction = false\ndefault = true\n'
+)
 
 
 def a_plan(reason: str = "move me") -> Plan:

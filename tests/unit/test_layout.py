@@ -44,3 +44,21 @@ def test_dependencies_point_one_way(layer: str, forbidden: tuple[str, ...]) -> N
 def test_the_engine_imports_no_boto3_botocore_moto_or_docker_py() -> None:
     text = (ROOT / "server" / "pipeline.py").read_text()
     assert not re.search(r"^\s*(?:from|import)\s+(docker|moto|boto3|botocore)\b", text, re.M)
+
+
+def test_every_package_in_the_tree_is_in_the_distribution() -> None:
+    """A package folder missing from pyproject's list would be left out of the wheel (and pass
+    every test run from the source tree)."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {"interlock"}
+    for top in ("server", "tools", "sandbox"):
+        for init in (ROOT / top).rglob("__init__.py"):
+            if "__pycache__" in init.parts:
+                continue
+            rel = init.parent.relative_to(ROOT).parts
+            found.add(".".join(("interlock", *rel)))
+    assert found == listed, (
+        f"in the tree, not listed: {sorted(found - listed)}; listed, not in the tree: {sorted(listed - found)}"
+    )

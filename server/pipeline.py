@@ -495,12 +495,7 @@ class Engine:
                 "check it with get_plan; nothing was applied twice",
             )
         try:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(self._keep_lease, plan, actor, lease)
-                try:
-                    applied = await self._apply_approved(ctx.spec, plan, ctx.args, actor)
-                finally:
-                    tg.cancel_scope.cancel()
+            applied = await self._with_lease(plan, actor, lease, ctx.spec, ctx.args)
             return notify.apply_ended(self.config, self.store, applied)  # diverged: queued
         except BaseException as exc:
             # Every way out of `applying` ends in a status that says what happened.
@@ -657,12 +652,32 @@ class Engine:
     # change is there, nothing else changed) or `failed` with exactly what was and was not
     # applied. The call is never run again: a plan applies at most once.
 
+    async def _with_lease(self, plan: Plan, actor: str, lease: float, spec: ToolSpec, args: Any) -> Plan:
+        """Apply, renewing the lease meanwhile. The apply's own exception comes out as itself
+        (not wrapped in a task group's exception group)."""
+        outcome: list[Plan] = []
+        failure: list[Exception] = []
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._keep_lease, plan, actor, lease)
+            try:
+                outcome.append(await self._apply_approved(spec, plan, args, actor))
+            except Exception as exc:
+                failure.append(exc)
+            finally:
+                tg.cancel_scope.cancel()
+        if failure:
+            raise failure[0]
+        return outcome[0]
+
     async def _keep_lease(self, plan: Plan, actor: str, lease: float) -> None:
         while True:
             await anyio.sleep(lease / 3)
-            await self.store.audit(
-                actor, "plan.lease", {"lease_until": time.time() + lease}, plan.id, plan.target
-            )
+            try:
+                await self.store.audit(
+                    actor, "plan.lease", {"lease_until": time.time() + lease}, plan.id, plan.target
+                )
+            except InterlockError as exc:  # the apply goes on; a missed renewal only risks recovery early
+                log.warning("could not renew the lease on plan %s: %s", plan.id, exc.message)
 
     async def _lease_until(self, plan: Plan) -> float:
         until = plan.updated_at + self.config.store.apply_lease_seconds

@@ -74,23 +74,40 @@ def _create_bucket(client: S3Client, name: str, region: str, st: State) -> None:
     client.create_bucket(**kw)
 
 
-def _bucket_settings(client: S3Client, name: str, st: State, everything: bool) -> None:
-    """The bucket's settings over HTTP: the extras only, or (``everything``) versioning, policy and tags too."""
-    if everything and st.get("versioning"):
-        client.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": st["versioning"]})
+def _bucket_before(client: S3Client, name: str, st: State, versioning: str | None) -> None:
+    """Over HTTP, what must be in place before objects: versioning (as given), object lock rules,
+    ownership controls."""
+    if versioning:
+        client.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": versioning})  # type: ignore[typeddict-item]
     lock: Any = st.get("object_lock") or {}
     if lock.get("Rule"):
         client.put_object_lock_configuration(Bucket=name, ObjectLockConfiguration=lock)
     if st.get("ownership"):
         rules: Any = [{"ObjectOwnership": o} for o in st["ownership"]]
         client.put_bucket_ownership_controls(Bucket=name, OwnershipControls={"Rules": rules})
-    if st.get("public_access_block"):
-        client.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration=st["public_access_block"])
-    if everything and st.get("policy") is not None:
-        client.put_bucket_policy(Bucket=name, Policy=json.dumps(st["policy"]))
+
+
+def _bucket_after(client: S3Client, name: str, st: State, everything: bool) -> None:
+    """Over HTTP, what must come after the objects: a policy would deny the seeding itself (a
+    bucket that denies s3:DeleteObject cannot be given its delete markers), and a public access
+    block would refuse a public policy production set before it."""
     if everything and st.get("tags"):
         tagset: Any = [{"Key": k, "Value": v} for k, v in dict(st["tags"]).items()]
         client.put_bucket_tagging(Bucket=name, Tagging={"TagSet": tagset})
+    if everything and st.get("policy") is not None:
+        client.put_bucket_policy(Bucket=name, Policy=json.dumps(st["policy"]))
+    if st.get("public_access_block"):
+        client.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration=st["public_access_block"])
+
+
+def _versioning_plan(st: State, name: str, versions: dict[str, State]) -> tuple[str | None, str | None]:
+    """(versioning while seeding, versioning to set afterwards). History is written into an enabled
+    bucket; a suspended one is suspended after it, as production's was."""
+    status = st.get("versioning")
+    has_history = any((v := parse_s3_version(a)) is not None and v[0] == name for a in versions)
+    if status == "Suspended" and has_history:
+        return "Enabled", "Suspended"
+    return status, None
 
 
 def _history(
@@ -116,26 +133,28 @@ def _history(
 def seed_moto(backend: Any, snapshot: Snapshot, region: str, client: S3Client) -> Seeded:
     """Create the baseline's buckets and objects in moto's S3 backend, in-process (about 30 µs an
     object, with production's ETags); the few settings and histories it has no plain call for go
-    over HTTP through ``client``."""
+    over HTTP through ``client``. Order: bucket, versioning, history, objects, then tags, policy and
+    public access block (see ``_bucket_after``)."""
     seeded = Seeded()
     nonce = secrets.token_hex(8)
-    for name, st in _buckets(snapshot, region).items():
-        if name in backend.buckets:
-            continue
+    _, objects, versions = _split(snapshot)
+    buckets = {n: st for n, st in _buckets(snapshot, region).items() if n not in backend.buckets}
+    later: dict[str, str] = {}
+    for name, st in buckets.items():
+        during, after = _versioning_plan(st, name, versions)
+        if after:
+            later[name] = after
         if _needs_http(st):
             _create_bucket(client, name, st.get("region") or region, st)
-            _bucket_settings(client, name, st, everything=False)
+            _bucket_before(client, name, st, None)
         else:
             backend.create_bucket(name, st.get("region") or region)
-        if st.get("versioning"):
-            backend.put_bucket_versioning(name, st["versioning"])
-        if st.get("policy") is not None:
-            backend.put_bucket_policy(name, json.dumps(st["policy"]).encode())
-        if st.get("tags"):
-            backend.put_bucket_tagging(name, dict(st["tags"]))
-    _, objects, versions = _split(snapshot)
+        if during:
+            backend.put_bucket_versioning(name, during)
     if versions:
         _history(client, snapshot, versions, nonce, seeded)
+    for name, status in later.items():
+        backend.put_bucket_versioning(name, status)
     for addr, st in objects.items():
         bucket, key = parse_s3_address(addr)
         assert key is not None
@@ -154,6 +173,13 @@ def seed_moto(backend: Any, snapshot: Snapshot, region: str, client: S3Client) -
             fake.set_metadata(meta)
         if st.get("tags"):
             backend.put_object_tagging(fake, dict(st["tags"]))
+    for name, st in buckets.items():
+        if st.get("tags"):
+            backend.put_bucket_tagging(name, dict(st["tags"]))
+        if st.get("policy") is not None:
+            backend.put_bucket_policy(name, json.dumps(st["policy"]).encode())
+        if st.get("public_access_block"):
+            _bucket_after(client, name, st, everything=False)
     return seeded
 
 
@@ -173,12 +199,19 @@ def seed_client(client: S3Client, snapshot: Snapshot, region: str) -> Seeded:
     object). ETags are the emulator's; ``Seeded`` maps them back to production's."""
     seeded = Seeded()
     nonce = secrets.token_hex(8)
-    for name, st in _buckets(snapshot, region).items():
-        _create_bucket(client, name, st.get("region") or region, st)
-        _bucket_settings(client, name, st, everything=True)
     _, objects, versions = _split(snapshot)
+    buckets = _buckets(snapshot, region)
+    later: dict[str, str] = {}
+    for name, st in buckets.items():
+        during, after = _versioning_plan(st, name, versions)
+        if after:
+            later[name] = after
+        _create_bucket(client, name, st.get("region") or region, st)
+        _bucket_before(client, name, st, during)
     if versions:
         _history(client, snapshot, versions, nonce, seeded)
+    for name, status in later.items():
+        client.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": status})  # type: ignore[typeddict-item]
     for addr, st in objects.items():
         bucket, key = parse_s3_address(addr)
         assert key is not None
@@ -192,6 +225,8 @@ def seed_client(client: S3Client, snapshot: Snapshot, region: str) -> Seeded:
             kw["Tagging"] = urlencode(dict(st["tags"]))
         resp = client.put_object(**kw)
         seeded.objects[addr] = (resp.get("ETag", ""), st)
+    for name, st in buckets.items():
+        _bucket_after(client, name, st, everything=True)
     return seeded
 
 

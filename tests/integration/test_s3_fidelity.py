@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from interlock.server.errors import BackendError, PlanRefused
+from interlock.server.errors import BackendError, PlanRefused, SandboxUnavailable
 from interlock.server.pipeline import Engine
 from interlock.server.plans import Plan, Status
 from interlock.tools import s3 as s3tools
@@ -263,3 +263,37 @@ async def test_a_bucket_tag_with_an_empty_value_is_read_and_planned(
     assert change.after["tags"] == {"flag": "", "env": "x"}
     result = await approve_and_apply(engine, plan)
     assert result.status is Status.APPLIED, result.outcome
+
+
+async def test_a_forced_delete_of_a_suspended_bucket_with_history_is_rehearsed_as_it_was_written(
+    engine: Engine, production: Production
+) -> None:
+    """History is seeded into an enabled bucket that is then suspended, as production's was. moto
+    (5.x) then answers 500 to deleting those versions — in production and sandbox alike — so the
+    plan is refused as one the emulator cannot rehearse: fail closed, never a wrong plan (with a
+    sandbox seeded suspended, the rehearsal "succeeded" and apply failed half way)."""
+    s3 = production.s3
+    s3.create_bucket(Bucket="susp")
+    s3.put_bucket_versioning(Bucket="susp", VersioningConfiguration={"Status": "Enabled"})
+    s3.put_object(Bucket="susp", Key="b.txt", Body=b"x")
+    s3.delete_object(Bucket="susp", Key="b.txt")
+    s3.put_bucket_versioning(Bucket="susp", VersioningConfiguration={"Status": "Suspended"})
+    s3.put_object(Bucket="susp", Key="a.txt", Body=b"x")
+    with pytest.raises(SandboxUnavailable, match="cannot rehearse delete_s3_bucket"):
+        await make_plan(engine, "delete_s3_bucket", bucket="susp", force=True)
+    assert production.objects("susp") == {"a.txt": b"x"}
+    assert await engine.store.list_plans() == []
+
+
+async def test_a_forced_delete_under_a_policy_that_denies_deletes_is_refused_for_that_reason(
+    engine: Engine, production: Production
+) -> None:
+    s3 = production.s3
+    s3.create_bucket(Bucket="lockv")
+    s3.put_bucket_versioning(Bucket="lockv", VersioningConfiguration={"Status": "Enabled"})
+    s3.put_object(Bucket="lockv", Key="b.txt", Body=b"x")
+    s3.delete_object(Bucket="lockv", Key="b.txt")  # history: a version and a delete marker
+    s3.put_bucket_policy(Bucket="lockv", Policy=deny("s3:DeleteObject*", "lockv"))
+    with pytest.raises(PlanRefused, match="AccessDenied|refused to delete"):
+        await make_plan(engine, "delete_s3_bucket", bucket="lockv", force=True)
+    assert "lockv" in production.buckets()

@@ -1025,8 +1025,14 @@ def _partial_words(partial: dict[str, Any]) -> str:
 
 
 def _changed_addresses(expected: dict[str, Any], actual: dict[str, Any], volatile: Any) -> list[str]:
+    """Addresses whose states differ, volatile fields aside, and the fields the expected state says
+    the rehearsal could not predict (``unpredicted``)."""
     out = []
     for addr in sorted(set(expected) | set(actual)):
-        if strip_volatile(expected.get(addr), volatile) != strip_volatile(actual.get(addr), volatile):
+        want, got = expected.get(addr), actual.get(addr)
+        unknown = list(volatile)
+        if isinstance(want, dict) and isinstance(want.get("unpredicted"), list):
+            unknown += ["unpredicted", *want["unpredicted"]]
+        if strip_volatile(want, unknown) != strip_volatile(got, unknown):
             out.append(addr)
     return out

@@ -297,3 +297,31 @@ async def test_a_forced_delete_under_a_policy_that_denies_deletes_is_refused_for
     with pytest.raises(PlanRefused, match="AccessDenied|refused to delete"):
         await make_plan(engine, "delete_s3_bucket", bucket="lockv", force=True)
     assert "lockv" in production.buckets()
+
+
+async def test_a_copy_of_a_large_multipart_object_says_its_new_etag_cannot_be_predicted(
+    engine: Engine, production: Production
+) -> None:
+    rehearsal = engine.config.rehearsal.model_copy(update={"max_read_bytes": 16})
+    engine.config = engine.config.model_copy(update={"rehearsal": rehearsal})
+    s3 = production.s3
+    s3.create_bucket(Bucket="mpcopy")
+    up = s3.create_multipart_upload(Bucket="mpcopy", Key="src.bin")
+    part = s3.upload_part(
+        Bucket="mpcopy", Key="src.bin", UploadId=up["UploadId"], PartNumber=1, Body=b"x" * 64
+    )
+    s3.complete_multipart_upload(
+        Bucket="mpcopy",
+        Key="src.bin",
+        UploadId=up["UploadId"],
+        MultipartUpload={"Parts": [{"ETag": part["ETag"], "PartNumber": 1}]},
+    )
+    plan = await make_plan(
+        engine, "copy_s3_object", source_bucket="mpcopy", source_key="src.bin", bucket="mpcopy", key="dst.bin"
+    )
+    dst = after_of(plan, "aws:s3:::mpcopy/dst.bin")
+    assert dst["size"] == 64 and dst["etag"] is None and dst["unpredicted"] == ["etag"]
+    assert "unread-content" in plan.risk
+    result = await approve_and_apply(engine, plan)
+    assert result.status is Status.APPLIED, result.outcome
+    assert production.objects("mpcopy")["dst.bin"] == b"x" * 64

@@ -682,8 +682,10 @@ def _history_risks(changes: list[Change]) -> list[tuple[str, str]]:
         for c in changes
         if c.kind == "s3.object"
         and c.action in (Action.CREATE, Action.UPDATE, Action.REPLACE)
-        and "sha256" in (c.after or {})
-        and (c.after or {}).get("sha256") is None
+        and (
+            ("sha256" in (c.after or {}) and (c.after or {}).get("sha256") is None)
+            or (c.after or {}).get("unpredicted")
+        )
     ]
     if unread:
         out.append(

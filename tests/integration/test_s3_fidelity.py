@@ -325,3 +325,18 @@ async def test_a_copy_of_a_large_multipart_object_says_its_new_etag_cannot_be_pr
     result = await approve_and_apply(engine, plan)
     assert result.status is Status.APPLIED, result.outcome
     assert production.objects("mpcopy")["dst.bin"] == b"x" * 64
+
+
+async def test_deleting_a_key_that_only_has_a_delete_marker_writes_nothing(
+    engine: Engine, production: Production
+) -> None:
+    s3 = production.s3
+    s3.create_bucket(Bucket="markers")
+    s3.put_bucket_versioning(Bucket="markers", VersioningConfiguration={"Status": "Enabled"})
+    s3.put_object(Bucket="markers", Key="a.txt", Body=b"x")
+    s3.delete_object(Bucket="markers", Key="a.txt")
+    plan = await make_plan(engine, "delete_s3_objects", bucket="markers", keys=["a.txt"])
+    assert [c.action.value for c in plan.changes if c.action.value != "no-op"] == []
+    result = await approve_and_apply(engine, plan)
+    assert result.status is Status.APPLIED, result.outcome
+    assert history(production, "markers") == [("a.txt", False), ("a.txt", True)]  # no second marker

@@ -524,9 +524,15 @@ def _planned_keys(resolved: Footprint, bucket: str) -> list[str]:
     return [k for b, k in _parts(resolved)[2] if b == bucket]
 
 
-def exec_delete_objects(client: S3Client, a: DeleteObjects, resolved: Footprint) -> dict[str, Any]:
+def exec_delete_objects(client: S3Client, a: DeleteObjects, resolved: Resolved) -> dict[str, Any]:
     _require_bucket(client, a.bucket)
-    keys = _planned_keys(resolved, a.bucket)
+    # Only what existed when planned: deleting an absent key is no change to show, yet in a
+    # versioned bucket S3 would write a delete marker for it all the same.
+    keys = [
+        k
+        for k in _planned_keys(resolved, a.bucket)
+        if resolved.planned(s3_object_address(a.bucket, k)) is not None
+    ]
     _delete_keys(client, a.bucket, keys)
     return {"deleted": len(keys)}
 

@@ -770,10 +770,10 @@ async def run_example(
 SHRINK = bool(os.environ.get("INTERLOCK_PROPERTY_EXAMPLES"))
 
 ISSUE_8 = (
-    "issue 8: versions and delete markers are not read for object calls: a delete of a key that has only "
-    "a delete marker adds one the plan does not list, a put of unchanged content to a versioned bucket "
-    "plans 'no changes' and adds a version, and in a suspended bucket moto's put, copy and delete destroy "
-    "the key's older versions (or answer 500 and zero one) without the plan saying so"
+    "issue 8 (open): versions and delete markers are not read for object calls: a put of unchanged "
+    "content to a versioned bucket plans 'no changes' and adds a version, and in a suspended bucket "
+    "moto's put, copy and delete destroy the key's older versions (or answer 500 and zero one) without "
+    "the plan saying so"
 )
 
 

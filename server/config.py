@@ -1,8 +1,8 @@
 """Configuration: TOML, validated with pydantic, failing closed with the key and the fix named.
 
 Lookup: ``--config`` > ``$INTERLOCK_CONFIG`` > ``./interlock.toml`` > the built-in playground.
-Store: ``store.path`` > ``[service] state_dir``/interlock.db (hardened mode) > ``$INTERLOCK_DB`` >
-``$XDG_DATA_HOME/interlock/interlock.db``.
+Store: ``store.url`` (PostgreSQL) > ``store.path`` > ``$INTERLOCK_DB_URL`` > ``[service] state_dir``/interlock.db
+(hardened mode) > ``$INTERLOCK_DB`` > ``$XDG_DATA_HOME/interlock/interlock.db`` (``store_location``).
 Config changes take effect when the server restarts; each plan records the config's hash.
 """
 

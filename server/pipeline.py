@@ -694,6 +694,8 @@ class Engine:
         for plan in await self.store.list_plans([Status.APPLYING.value], limit=1000):
             if only is not None and plan.id != only:
                 continue
+            if (await self.store.chain_plan(plan.id)).status is not Status.APPLYING:
+                continue  # only the row says so (edited behind interlock's back): verification names it
             if time.time() < await self._lease_until(plan):
                 continue  # someone is applying it now
             settled.append(await self._recover(plan, actor))

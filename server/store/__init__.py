@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
@@ -167,6 +168,9 @@ def _audit_hash(prev: str, row: dict[str, Any]) -> str:
     return digest({"prev": prev, **row})
 
 
+_COLUMN = re.compile(r"[a-z_]{1,40}")
+
+
 @dataclass
 class _Result:
     rows: list[Any]
@@ -274,6 +278,11 @@ class Store:
                 counts[table] = len(rows)
                 for row in rows:
                     cols = list(row.keys())
+                    if not all(_COLUMN.fullmatch(c) for c in cols):  # names from another database's schema
+                        raise StoreError(
+                            f"the source store's table {table} has a column interlock does not make: {cols}",
+                            "copy only stores interlock made; nothing was copied",
+                        )
                     await tx.execute(
                         f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
                         tuple(row[c] for c in cols),

@@ -158,3 +158,19 @@ async def test_a_slow_apply_renews_its_lease_so_no_one_settles_it_under_it(
     assert stolen == []
     assert done.status is Status.APPLIED
     assert site.objects("site") == {"index.html": b"new"}
+
+
+async def test_a_row_edited_to_applying_is_not_settled_the_chain_never_saw_it_applying(
+    site: Production, store: Store, moto_sandbox: MotoSandbox
+) -> None:
+    engine = make_engine(site, store, moto_sandbox)
+    plan = await approved_put(engine)
+    site.s3.put_object(
+        Bucket="site", Key="index.html", Body=b"new", ContentType="text/plain"
+    )  # written outside
+    await store.db.execute("UPDATE plans SET status = 'applying', updated_at = 0 WHERE id = ?", (plan.id,))
+    assert await engine.recover_stalled_applies("replica-2") == []  # not turned into "applied"
+    events = [e["event"] for e in await store.audit_events(plan_id=plan.id)]
+    assert "plan.applied" not in events and "plan.failed" not in events
+    ok, problems, _ = await store.verify_store()
+    assert not ok and any("applying" in p for p in problems)  # verification names the edited row

@@ -20,7 +20,6 @@ import signal
 import socket
 import subprocess
 import tempfile
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -29,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.shared import Shared
 
 VENV_ENV = "INTERLOCK_LOCALSTACK_VENV"
 REQUIRE_ENV = "INTERLOCK_REQUIRE_LOCALSTACK"
@@ -398,30 +399,15 @@ def require_localstack() -> Path:
 
 # One instance per test session, however many modules import the fixture: pytest makes a separate
 # session-scoped fixture of each import, so they share this (and the last one out stops it).
-_shared_lock = threading.Lock()
-_shared: dict[str, Any] = {"stack": None, "users": 0, "exit": None}
+_shared: Shared[LocalStack] = Shared()
 
 
 @pytest.fixture(scope="session")
 def localstack() -> Iterator[LocalStack]:
     """A LocalStack process shared by the session. Tests clean up what they create (delete_bucket)."""
     python = require_localstack()
-    with _shared_lock:
-        if _shared["stack"] is None:
-            exit_stack = contextlib.ExitStack()
-            _shared["stack"] = exit_stack.enter_context(run_localstack(python))
-            _shared["exit"] = exit_stack
-        _shared["users"] += 1
-        stack: LocalStack = _shared["stack"]
-    try:
+    with _shared.use(lambda: run_localstack(python)) as stack:
         yield stack
-    finally:
-        with _shared_lock:
-            _shared["users"] -= 1
-            if _shared["users"] == 0:
-                exit_stack = _shared["exit"]
-                _shared.update(stack=None, exit=None)
-                exit_stack.close()
 
 
 __all__ = [

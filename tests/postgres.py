@@ -36,7 +36,6 @@ import socket
 import stat
 import subprocess
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -44,6 +43,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.shared import Shared
 
 REQUIRE_ENV = "INTERLOCK_REQUIRE_POSTGRES"
 BIN_ENV = "INTERLOCK_POSTGRES_BIN"  # a bin dir with initdb, pg_ctl and postgres, instead of the search
@@ -470,30 +471,15 @@ def run_postgres(
 
 # One server per test session, however many modules import the fixture: pytest makes a separate
 # session-scoped fixture of each import, so they share this (and the last one out stops it).
-_shared_lock = threading.Lock()
-_shared: dict[str, Any] = {"server": None, "users": 0, "exit": None}
+_shared: Shared[Postgres] = Shared()
 
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[Postgres]:
     """A PostgreSQL server shared by the session. Tests work in databases of their own (postgres_url)."""
     bins = require_postgres()
-    with _shared_lock:
-        if _shared["server"] is None:
-            exit_stack = contextlib.ExitStack()
-            _shared["server"] = exit_stack.enter_context(run_postgres(bins=bins))
-            _shared["exit"] = exit_stack
-        _shared["users"] += 1
-        server: Postgres = _shared["server"]
-    try:
+    with _shared.use(lambda: run_postgres(bins=bins)) as server:
         yield server
-    finally:
-        with _shared_lock:
-            _shared["users"] -= 1
-            if _shared["users"] == 0:
-                exit_stack = _shared["exit"]
-                _shared.update(server=None, exit=None)
-                exit_stack.close()
 
 
 @pytest.fixture

@@ -82,6 +82,7 @@ class Call:
     production: Any = None
     clone: Callable[[Any, Any, Snapshot, Any, Any], Rehearsal] | None = None
     command_timeout: float = 30.0
+    account: str | None = None  # the ARN account a toolset with ARN addresses rehearses as
 
 
 class Sandbox(Protocol):

@@ -29,7 +29,7 @@ WRITE_CLASSES = ("create", "update", "delete")
 # (``Toolset.risk_flags``), so a new toolset's flags need nothing here.
 ENGINE_RISKS = ("playground", "destructive", "replace", "bulk", "confusable-name", "novel", "listing-detail")
 # Toolsets a scope may name (DESIGN.md §2), beyond those registered in tools/.
-KNOWN_TOOLSETS = ("s3", "dynamodb", "iam", "ec2", "ssm", "containers")
+KNOWN_TOOLSETS = ("s3", "dynamodb", "iam", "ec2", "ssm", "sqs", "lambda", "containers")
 
 
 @cache
@@ -182,8 +182,9 @@ def _check_patterns(patterns: list[str]) -> list[str]:
     for i, p in enumerate(patterns):
         if p != "*" and not p.startswith(address_schemes()):
             raise ValueError(
-                f"patterns[{i}] = {p!r} is not a resource address glob: write 'aws:s3:::BUCKET/KEY' or "
-                "'docker:container/NAME' (globs allowed, e.g. 'aws:s3:::staging-*/*'), or '*' for everything"
+                f"patterns[{i}] = {p!r} is not a resource address glob: write 'aws:s3:::BUCKET/KEY', an ARN "
+                "('arn:aws:dynamodb:us-east-1:123456789012:table/orders') or 'docker:container/NAME' (globs "
+                "allowed, e.g. 'aws:s3:::staging-*/*', 'arn:aws:iam::*:role/app-*'), or '*' for everything"
             )
     return patterns
 

@@ -22,7 +22,7 @@ from interlock.sandbox.aws.common import describe_error, production_client
 from interlock.sandbox.base import Call, CallRefused, CannotRehearse, Rehearsal, Sandbox, SandboxError
 from interlock.sandbox.diff import Action, Change, Snapshot, diff, strip_volatile
 from interlock.tools import toolset_of
-from interlock.tools.spec import Footprint, FootprintTooLarge, Limits, ToolFailure, ToolSpec
+from interlock.tools.spec import Footprint, FootprintTooLarge, Limits, Place, ToolFailure, ToolSpec
 
 from . import notify, policy
 from .config import Config, TargetConfig
@@ -149,6 +149,7 @@ class Engine:
     # target kind -> (target_name, target, service) -> production client
     client_factories: dict[str, Any] = field(default_factory=dict)
     _clients: dict[tuple[str, str], Any] = field(default_factory=dict)
+    _accounts: dict[str, str] = field(default_factory=dict)
     _started: set[int] = field(default_factory=set)
 
     def __post_init__(self) -> None:
@@ -231,14 +232,31 @@ class Engine:
 
     # ------------------------------------------------------------ reads
 
+    async def account_id(self, name: str, target: TargetConfig) -> str:
+        """The target's AWS account id (STS ``GetCallerIdentity``), read once per engine: the
+        account every ARN of the target names."""
+        if name not in self._accounts:
+            client = self.production_client(name, target, "sts")
+            try:
+                identity = await anyio.to_thread.run_sync(client.get_caller_identity)
+            except Exception as exc:
+                raise describe_client_error(exc, self.where(name, target), {}) from exc
+            self._accounts[name] = str(identity["Account"])
+        return self._accounts[name]
+
+    async def place(self, spec: ToolSpec, name: str, target: TargetConfig) -> Place:
+        account = await self.account_id(name, target) if spec.account_scoped else None
+        return Place(target=name, region=target.region or "us-east-1", account=account)
+
     async def canonical(self, spec: ToolSpec, args: Any, name: str, target: TargetConfig) -> Any:
-        """The call with every resource named canonically (a container ID becomes its name), so that
-        policy decides on the one address a resource has (DESIGN.md §2)."""
+        """The call with every resource named canonically (a container ID becomes its name, a table
+        name its ARN), so that policy decides on the one address a resource has (DESIGN.md §2)."""
         if spec.canonical is None:
             return args
+        place = await self.place(spec, name, target)
         client = self.production_client(name, target, spec.service)
         try:
-            return await anyio.to_thread.run_sync(spec.canonical, client, args)
+            return await anyio.to_thread.run_sync(spec.canonical, client, args, place)
         except InterlockError:
             raise
         except Exception as exc:
@@ -292,6 +310,7 @@ class Engine:
             tool=spec.name,
             service=spec.service,
             region=target.region,
+            account=(await self.place(spec, name, target)).account,
             args=args,
             footprint=fp,
             resolved=fp.resolve(baseline.states),

@@ -36,6 +36,14 @@ class Production:
         self.proc = proc
         self.endpoint = endpoint
         self.s3 = s3_client(endpoint)
+        self._clients: dict[str, Any] = {"s3": self.s3}
+
+    def client(self, service: str) -> Any:
+        """A boto3 client of ``service`` on this production stand-in (us-east-1, its test account):
+        the test's own reads and setup, never interlock's."""
+        if service not in self._clients:
+            self._clients[service] = s3_client(self.endpoint, service)
+        return self._clients[service]
 
     def reset(self) -> None:
         import urllib.request

@@ -1,13 +1,17 @@
 """Toolsets: one module per toolset; each declares frozen ToolSpecs and its Toolset (what the
 approval screen and policy need to know about its resources). Knows nothing of the store or the CLI."""
 
+import importlib
 from typing import Any
 
-from . import containers, s3
 from .spec import Toolset, ToolSpec
 
-TOOLSETS: tuple[Toolset, ...] = (s3.TOOLSET, containers.TOOLSET)
-ALL_SPECS: tuple[ToolSpec, ...] = (*s3.SPECS, *containers.SPECS)
+# One module per toolset, each with TOOLSET and SPECS; a new toolset is one line here.
+MODULES = ("s3", "containers")
+
+_loaded = [importlib.import_module(f"{__name__}.{m}") for m in MODULES]
+TOOLSETS: tuple[Toolset, ...] = tuple(m.TOOLSET for m in _loaded)
+ALL_SPECS: tuple[ToolSpec, ...] = tuple(s for m in _loaded for s in m.SPECS)
 
 _names = [s.name for s in ALL_SPECS]
 if len(_names) != len(set(_names)):  # pragma: no cover - a programming error caught at import

@@ -13,9 +13,10 @@ A read tool has ``read(client, args, limits) -> dict``. A write tool has:
 
 Optional, per toolset (the engine calls them; it knows nothing of S3 or Docker):
 
-- ``canonical(client, args) -> args``: the same call with every resource named canonically (a
-  container ID becomes its name), read from production before policy decides; raises
-  ``ToolFailure`` when a name is ambiguous;
+- ``canonical(client, args, place) -> args``: the same call with every resource named
+  canonically (a container ID becomes its name, a DynamoDB table name its ARN in ``place``'s
+  region and account), read from production before policy decides; raises ``ToolFailure`` when a
+  name is ambiguous;
 - ``watch(client, footprint) -> () -> list[str]``: called right before a plan is applied; the
   function it returns is called right after and lists the addresses that changed *anywhere* in
   the resources (a container's whole filesystem), so apply flags what the plan did not list;
@@ -191,7 +192,23 @@ SnapshotFn = Callable[[Any, Footprint, Limits], Snapshot]
 ExecuteFn = Callable[[Any, Any, "Resolved"], "dict[str, Any] | None"]
 # A rehearsal on a clone sandbox: (production client, args, baseline, clone settings, limits) -> Rehearsal
 CloneFn = Callable[[Any, Any, Any, Any, "Limits"], Any]
-CanonicalFn = Callable[[Any, Any], Any]
+CanonicalFn = Callable[[Any, Any, "Place"], Any]
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a call runs, for a toolset whose addresses are ARNs: the target's region and account
+    (STS ``GetCallerIdentity`` on the target, cached; None for a toolset that needs no account)."""
+
+    target: str
+    region: str
+    account: str | None = None
+
+    def arn(self, service: str, resource: str, region: bool = True) -> str:
+        """``arn:aws:SERVICE:REGION:ACCOUNT:RESOURCE`` (IAM's ARNs have no region: ``region=False``)."""
+        if self.account is None:
+            raise ValueError("this toolset's Place has no account")
+        return f"arn:aws:{service}:{self.region if region else ''}:{self.account}:{resource}"
 SummaryFn = Callable[[str, "dict[str, Any]"], "tuple[list[str], frozenset[str]] | None"]
 ConfirmFn = Callable[[Footprint], "str | None"]
 
@@ -241,6 +258,7 @@ class ToolSpec:
     child_separator: str = "/"
     address_prefix: str = ""
     addresses: AddressesFn | None = None  # a read's resource addresses (policy decides on them)
+    account_scoped: bool = False
 
     def __post_init__(self) -> None:
         if self.read_only and self.read is None:
@@ -285,6 +303,9 @@ class Toolset:
     # The addresses a read names, from its arguments (a trailing '*' is a prefix); None: the whole
     # address space.
     read_addresses: AddressesFn | None = None
+    # Its addresses are ARNs: the engine reads the target's account id (STS) for ``canonical``'s
+    # Place and rehearses in a sandbox account of that id, so ARNs read the same on both sides.
+    account_scoped: bool = False
 
     def read(
         self,
@@ -311,6 +332,7 @@ class Toolset:
             listed=listed,
             address_prefix=self.address_prefix,
             addresses=addresses or self.read_addresses,
+            account_scoped=self.account_scoped,
         )
 
     def write(
@@ -347,4 +369,5 @@ class Toolset:
             widens=widens,
             child_separator=self.child_separator,
             address_prefix=self.address_prefix,
+            account_scoped=self.account_scoped,
         )

@@ -110,25 +110,74 @@ def placeholder_etag(body: bytes) -> str:
     return '"' + hashlib.md5(body).hexdigest() + '"'
 
 
+def arn(service: str, region: str, account: str, resource: str) -> str:
+    """``arn:aws:SERVICE:REGION:ACCOUNT:RESOURCE``; IAM's have no region (``region=""``)."""
+    return f"arn:aws:{service}:{region}:{account}:{resource}"
+
+
+@dataclass(frozen=True)
+class Arn:
+    service: str
+    region: str
+    account: str
+    resource: str
+
+    def __str__(self) -> str:
+        return arn(self.service, self.region, self.account, self.resource)
+
+
+def parse_arn(address: str) -> Arn | None:
+    """The parts of ``arn:aws:SERVICE:REGION:ACCOUNT:RESOURCE`` (the resource may hold ':');
+    None for anything else."""
+    parts = address.split(":", 5)
+    if len(parts) != 6 or parts[0] != "arn" or parts[1] != "aws" or not parts[2]:
+        return None
+    return Arn(service=parts[2], region=parts[3], account=parts[4], resource=parts[5])
+
+
+# One mutating API call a rehearsal made: (service, operation, parameters).
+RecordedCall = tuple[str, str, dict[str, Any]]
+
+
 class Recorder:
     """Records the mutating API calls a rehearsal made, to tell a replace from an update."""
 
     def __init__(self) -> None:
-        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.calls: list[RecordedCall] = []
 
     def __call__(self, model: Any, params: dict[str, Any], **_: Any) -> None:
-        self.calls.append((model.name, params))
+        self.calls.append((model.service_model.service_name, model.name, params))
+
+    def of(self, service: str) -> list[tuple[str, dict[str, Any]]]:
+        """The (operation, parameters) of the calls made to ``service``."""
+        return [(op, params) for svc, op, params in self.calls if svc == service]
 
     def replaced_buckets(self) -> set[str]:
-        deleted: set[str] = set()
-        replaced: set[str] = set()
-        for op, params in self.calls:
-            bucket = params.get("Bucket")
-            if op == "DeleteBucket" and bucket:
-                deleted.add(bucket)
-            elif op == "CreateBucket" and bucket in deleted:
-                replaced.add(s3_bucket_address(bucket))
-        return replaced
+        return replaced_pairs(
+            self.of("s3"), "DeleteBucket", "CreateBucket", lambda p: p.get("Bucket"), s3_bucket_address
+        )
+
+
+def replaced_pairs(
+    calls: list[tuple[str, dict[str, Any]]],
+    delete_op: str,
+    create_op: str,
+    name: Any,
+    address: Any,
+) -> set[str]:
+    """The addresses of resources a rehearsal deleted and then created again (``delete_op`` then
+    ``create_op`` on the same ``name(params)``): each is a replace, ``-/+``, not an update."""
+    deleted: set[str] = set()
+    replaced: set[str] = set()
+    for op, params in calls:
+        key = name(params)
+        if not key:
+            continue
+        if op == delete_op:
+            deleted.add(key)
+        elif op == create_op and key in deleted:
+            replaced.add(address(key))
+    return replaced
 
 
 @dataclass
@@ -213,15 +262,17 @@ class ClientCache:
     def __init__(self, endpoint_url: str, credentials: dict[str, str]) -> None:
         self.endpoint_url = endpoint_url
         self._credentials = credentials
-        self._clients: dict[tuple[str, str], Any] = {}
+        self._clients: dict[tuple[str, str, str | None], Any] = {}
         self._lock = threading.Lock()
         self.recorder: Recorder | None = None
 
-    def client(self, service: str, region: str = "us-east-1") -> Any:
+    def client(self, service: str, region: str = "us-east-1", account: str | None = None) -> Any:
+        """A client on the emulator; with ``account``, one that acts as that AWS account (moto's
+        ``x-moto-account-id``), so the ARNs the sandbox reports name production's account."""
         with self._lock:
-            key = (service, region)
+            key = (service, region, account)
             if key not in self._clients:
-                self._clients[key] = make_client(
+                made = make_client(
                     boto3_session(),
                     service,
                     region_name=region,
@@ -229,12 +280,22 @@ class ClientCache:
                     config=Config(retries={"max_attempts": 1}, max_pool_connections=32),
                     **self._credentials,
                 )
-                self._clients[key].meta.events.register(f"before-parameter-build.{service}", self._record)
+                made.meta.events.register(f"before-parameter-build.{service}", self._record)
+                if account is not None:
+                    made.meta.events.register(f"before-sign.{service}", _as_account(account))
+                self._clients[key] = made
             return self._clients[key]
 
     def _record(self, model: Any, params: dict[str, Any], **kwargs: Any) -> None:
         if self.recorder is not None:
             self.recorder(model, params)
+
+
+def _as_account(account: str) -> Any:
+    def add_header(request: Any, **_: Any) -> None:
+        request.headers["x-moto-account-id"] = account
+
+    return add_header
 
 
 def classify(exc: ClientError, tool: str) -> SandboxError:
@@ -267,8 +328,8 @@ class AwsSandbox:
 
     # subclasses ------------------------------------------------------------------
 
-    def reset(self, addresses: frozenset[str], baseline: Snapshot) -> None:
-        """Remove what an earlier rehearsal left (all of it, or the footprint's resources)."""
+    def reset(self, call: Any) -> None:
+        """Remove what an earlier rehearsal left (all of it, or the call's resources)."""
         raise NotImplementedError
 
     def differences(self, baseline: Snapshot) -> list[tuple[str, str]]:
@@ -276,18 +337,23 @@ class AwsSandbox:
         (risk flag, note for the approver). None known by default."""
         return []
 
-    def seed(self, baseline: Snapshot, region: str) -> Seeded:
-        """Create every present resource of the baseline; say which identities the sandbox gave them."""
+    def seed(self, call: Any) -> Seeded:
+        """Create every present resource of the call's baseline; say which identities the sandbox
+        gave them."""
         raise NotImplementedError
+
+    def replaced(self, call: Any, recorder: Recorder) -> set[str]:
+        """The addresses the rehearsal deleted and created again."""
+        return recorder.replaced_buckets()
 
     # the rehearsal ---------------------------------------------------------------
 
     @asynccontextmanager
-    async def lease(self, addresses: frozenset[str], baseline: Snapshot) -> AsyncIterator[Recorder]:
+    async def lease(self, call: Any) -> AsyncIterator[Recorder]:
         if self.clients is None:
             raise SandboxError("the sandbox is not running")
         async with self._lock:
-            await anyio.to_thread.run_sync(self.reset, addresses, baseline)
+            await anyio.to_thread.run_sync(self.reset, call)
             recorder = Recorder()
             self.clients.recorder = recorder
             try:
@@ -295,18 +361,18 @@ class AwsSandbox:
             finally:
                 self.clients.recorder = None
                 with anyio.CancelScope(shield=True):
-                    await anyio.to_thread.run_sync(self.reset, addresses, baseline)
+                    await anyio.to_thread.run_sync(self.reset, call)
 
     async def rehearse(self, call: Any) -> Rehearsal:
         assert call.execute is not None and call.snapshot is not None
         timings: dict[str, float] = {}
         try:
-            async with self.lease(call.addresses, call.baseline) as recorder:
+            async with self.lease(call) as recorder:
                 assert self.clients is not None
                 t0 = time.perf_counter()
-                seeded = await anyio.to_thread.run_sync(self.seed, call.baseline, call.region)
+                seeded = await anyio.to_thread.run_sync(self.seed, call)
                 timings["seed_ms"] = (time.perf_counter() - t0) * 1000
-                client = self.clients.client(call.service, call.region)
+                client = self.clients.client(call.service, call.region, call.account)
                 t0 = time.perf_counter()
                 try:
                     resolved = seeded.translate(call.resolved)
@@ -319,7 +385,7 @@ class AwsSandbox:
                 after = await anyio.to_thread.run_sync(call.snapshot, client, call.footprint, light)
                 after = restore_identities(after, seeded, call.baseline)
                 timings["snapshot_ms"] = (time.perf_counter() - t0) * 1000
-                replaced = recorder.replaced_buckets()
+                replaced = self.replaced(call, recorder)
         except (BotoCoreError, ClientError) as exc:
             raise SandboxError(f"the sandbox failed during the rehearsal: {exc}") from exc
         found = self.differences(call.baseline)

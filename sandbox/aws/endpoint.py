@@ -18,7 +18,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..base import SandboxError
+from ..base import CannotRehearse, SandboxError
 from ..diff import Snapshot
 from .common import FAKE_CREDENTIALS, AwsSandbox, ClientCache, Seeded
 from .s3 import buckets_with_policies, delete_buckets, footprint_buckets, seed_client
@@ -68,10 +68,16 @@ class EndpointSandbox(AwsSandbox):
     def describe(self) -> dict[str, Any]:
         return dict(self._describe)
 
-    def reset(self, addresses: frozenset[str], baseline: Snapshot) -> None:
+    def reset(self, call: Any) -> None:
         assert self._admin is not None
+        if call.service != "s3":
+            raise CannotRehearse(
+                f"the endpoint sandbox at {self.url} rehearses S3 calls only; {call.tool} is {call.service}: "
+                "rehearse it in the embedded moto sandbox (remove [targets.NAME.sandbox], or use another "
+                "target for it)"
+            )
         try:
-            delete_buckets(self._admin.client("s3"), footprint_buckets(addresses, baseline))
+            delete_buckets(self._admin.client("s3"), footprint_buckets(call.addresses, call.baseline))
         except (BotoCoreError, ClientError) as exc:
             raise SandboxError(f"could not reset the sandbox emulator at {self.url}: {exc}") from exc
 
@@ -90,9 +96,9 @@ class EndpointSandbox(AwsSandbox):
             )
         ]
 
-    def seed(self, baseline: Snapshot, region: str) -> Seeded:
+    def seed(self, call: Any) -> Seeded:
         assert self._admin is not None
         try:
-            return seed_client(self._admin.client("s3", region), baseline, region)
+            return seed_client(self._admin.client("s3", call.region), call.baseline, call.region)
         except (BotoCoreError, ClientError) as exc:
             raise SandboxError(f"could not seed the sandbox emulator at {self.url}: {exc}") from exc

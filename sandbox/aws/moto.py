@@ -11,10 +11,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from ..base import SandboxError
-from ..diff import Snapshot
-from .common import ACCOUNT_ID, FAKE_CREDENTIALS, AwsSandbox, ClientCache, Seeded
-from .s3 import seed_moto
+from ..base import CannotRehearse, SandboxError
+from .common import ACCOUNT_ID, FAKE_CREDENTIALS, AwsSandbox, ClientCache, Recorder, Seeded
+from .services import MotoService, service
 
 
 class MotoSandbox(AwsSandbox):
@@ -67,15 +66,24 @@ class MotoSandbox(AwsSandbox):
             raise SandboxError("the sandbox is not running")
         return self.clients.client(service, region)
 
-    def reset(self, addresses: frozenset[str] = frozenset(), baseline: Snapshot | None = None) -> None:
-        from moto.s3.models import s3_backends
+    def _service(self, call: Any) -> MotoService:
+        found = service(call.service)
+        if found is None:
+            raise CannotRehearse(
+                f"the embedded sandbox cannot hold {call.service} resources, so {call.tool} cannot be rehearsed"
+            )
+        return found
 
-        s3_backends[ACCOUNT_ID]["aws"].reset()
-        s3_backends.bucket_accounts.clear()
+    def reset(self, call: Any) -> None:
+        self._service(call).reset(call.account or ACCOUNT_ID, call.region)
 
-    def seed(self, baseline: Snapshot, region: str) -> Seeded:
-        from moto.s3.models import s3_backends
-
+    def seed(self, call: Any) -> Seeded:
         if self._admin is None:
             raise SandboxError("the sandbox is not running")
-        return seed_moto(s3_backends[ACCOUNT_ID]["aws"], baseline, region, self._admin.client("s3", region))
+        return self._service(call).seed(call.baseline, call.account or ACCOUNT_ID, call.region, self._admin)
+
+    def replaced(self, call: Any, recorder: Recorder) -> set[str]:
+        found = self._service(call)
+        if found.replaced is None:
+            return set()
+        return found.replaced(recorder.of(found.name), call.account or ACCOUNT_ID, call.region)

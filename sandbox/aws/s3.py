@@ -10,13 +10,18 @@ from urllib.parse import urlencode
 
 from ..diff import Snapshot, State
 from .common import (
+    ACCOUNT_ID,
+    ClientCache,
     Seeded,
     parse_s3_address,
     parse_s3_version,
     placeholder_body,
     placeholder_etag,
+    replaced_pairs,
+    s3_bucket_address,
     s3_version_address,
 )
+from .services import MotoService
 
 if TYPE_CHECKING:  # boto3-stubs: the S3 calls below are type-checked
     from mypy_boto3_s3 import S3Client
@@ -257,3 +262,24 @@ def footprint_buckets(addresses: frozenset[str], baseline: Snapshot) -> set[str]
     names |= {parse_s3_address(a)[0] for a in baseline.states if a.startswith("aws:s3:::")}
     names |= set((baseline.context.get("buckets") or {}).keys())
     return {n for n in names if n}
+
+
+def _reset_moto(account: str, region: str) -> None:
+    from moto.s3.models import s3_backends
+
+    s3_backends[ACCOUNT_ID]["aws"].reset()
+    s3_backends.bucket_accounts.clear()
+
+
+def _seed_moto(snapshot: Snapshot, account: str, region: str, clients: ClientCache) -> Seeded:
+    from moto.s3.models import s3_backends
+
+    # S3 addresses name no account: its buckets live in the sandbox's own.
+    return seed_moto(s3_backends[ACCOUNT_ID]["aws"], snapshot, region, clients.client("s3", region))
+
+
+def _replaced(calls: list[tuple[str, dict[str, Any]]], account: str, region: str) -> set[str]:
+    return replaced_pairs(calls, "DeleteBucket", "CreateBucket", lambda p: p.get("Bucket"), s3_bucket_address)
+
+
+SERVICE = MotoService(name="s3", reset=_reset_moto, seed=_seed_moto, replaced=_replaced)

@@ -17,7 +17,7 @@ NOT_A_CONTAINER = (ListContainers, ListImages)  # their `name` is a filter, not 
 REF_FIELDS = ("container", "name")
 
 
-def canonical(client: Any, args: Any) -> Any:
+def canonical(client: Any, args: Any, place: Any = None) -> Any:
     """The call with its container named as its address names it: by its name. Docker also finds a
     container by its full ID or an ID prefix; policy must decide on one address per container, so
     ``inspect_container(name=ID)`` becomes ``inspect_container(name=NAME)`` before scopes are read.

@@ -953,7 +953,7 @@ async def _req_args_match_plan(engine: Engine, c: ApplyCheck) -> InterlockError 
     same = (
         derived.within(stored) and stored.within(derived.children(c.spec.child_separator))
         if c.spec.widens
-        else derived == stored
+        else derived == stored or (c.spec.earlier is not None and stored in c.spec.earlier(c.args))
     )
     if not same:
         return _tampered(

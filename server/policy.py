@@ -121,10 +121,23 @@ def glob_match(value: str, pattern: str) -> bool:
 
 
 def first_match(value: str, patterns: list[str]) -> int | None:
+    """The first pattern that matches the address ``value`` or an address its toolset says it is
+    judged as too (an S3 object version as its object: ``Toolset.judged_as``)."""
+    forms = (value, *judged_as(value))
     for i, p in enumerate(patterns):
-        if glob_match(value, p):
+        if any(glob_match(f, p) for f in forms):
             return i
     return None
+
+
+@lru_cache(maxsize=8192)
+def judged_as(address: str) -> tuple[str, ...]:
+    from interlock.tools import TOOLSETS
+
+    for t in TOOLSETS:
+        if t.judged_as is not None and t.address_prefix and address.startswith(t.address_prefix):
+            return t.judged_as(address)
+    return ()
 
 
 def change_classes(action: Action) -> tuple[str, ...]:

@@ -209,6 +209,8 @@ class Place:
         if self.account is None:
             raise ValueError("this toolset's Place has no account")
         return f"arn:aws:{service}:{self.region if region else ''}:{self.account}:{resource}"
+
+
 SummaryFn = Callable[[str, "dict[str, Any]"], "tuple[list[str], frozenset[str]] | None"]
 ConfirmFn = Callable[[Footprint], "str | None"]
 
@@ -259,6 +261,9 @@ class ToolSpec:
     address_prefix: str = ""
     addresses: AddressesFn | None = None  # a read's resource addresses (policy decides on them)
     account_scoped: bool = False
+    # Footprints earlier releases derived from the same arguments: a plan stored with one of them
+    # still applies (as it was planned then) instead of reading as tampered.
+    earlier: Callable[[Any], list[Footprint]] | None = None
 
     def __post_init__(self) -> None:
         if self.read_only and self.read is None:
@@ -306,6 +311,9 @@ class Toolset:
     # Its addresses are ARNs: the engine reads the target's account id (STS) for ``canonical``'s
     # Place and rehearses in a sandbox account of that id, so ARNs read the same on both sides.
     account_scoped: bool = False
+    # Other addresses scope rules judge one of its addresses (or footprint patterns) by: an S3
+    # object version is judged as its object too. None: each address as written.
+    judged_as: Callable[[str], tuple[str, ...]] | None = None
 
     def read(
         self,
@@ -346,6 +354,7 @@ class Toolset:
         destructive: bool = False,
         idempotent: bool = False,
         widens: bool = False,
+        earlier: Callable[[Any], list[Footprint]] | None = None,
     ) -> ToolSpec:
         return ToolSpec(
             name=name,
@@ -370,4 +379,5 @@ class Toolset:
             child_separator=self.child_separator,
             address_prefix=self.address_prefix,
             account_scoped=self.account_scoped,
+            earlier=earlier,
         )

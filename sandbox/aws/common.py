@@ -226,14 +226,20 @@ UNPREDICTED = "unpredicted"
 
 def restore_identities(snapshot: Snapshot, seeded: Seeded, baseline: Snapshot) -> Snapshot:
     """The sandbox's after-state in production's terms (see ``Seeded``)."""
-    if not (seeded.objects or seeded.versions):
-        return snapshot
     states: dict[str, State | None] = {}
+    current = _seeded_currents(seeded)
     for addr, st in snapshot.states.items():
         if addr in seeded.versions:
             prod = seeded.versions[addr]
-            states[prod] = baseline.states.get(prod) if st is not None else None
+            if st is None:
+                states[prod] = None
+            elif prod in baseline.states:
+                states[prod] = baseline.states[prod]
+            else:  # the current version the seed wrote, made noncurrent by the call
+                states[prod] = _noncurrent(st, prod, baseline)
             continue
+        if st is not None and "version_id" in st:
+            st = _version_identity(st, addr, current)
         if st is not None and addr in seeded.objects and st.get("etag") == seeded.objects[addr][0]:
             # The body seeded is the body it has: production's content fields. The rest (type,
             # metadata, tags) was seeded as production's and is read as the rehearsal left it.
@@ -246,13 +252,47 @@ def restore_identities(snapshot: Snapshot, seeded: Seeded, baseline: Snapshot) -
                 # A copy of a multipart object gets an ETag of its own (the MD5 of bytes the
                 # rehearsal never read): the plan cannot predict it, and says so.
                 derived["etag"] = None
-                derived[UNPREDICTED] = ["etag"]
+                derived[UNPREDICTED] = sorted({*derived.get(UNPREDICTED, []), "etag"})
             states[addr] = derived
         else:
             states[addr] = st
     for prod in seeded.versions.values():
-        states.setdefault(prod, None)  # not there after the call: it was deleted
+        if prod in baseline.states:
+            states.setdefault(prod, None)  # not there after the call: it was deleted
     return Snapshot(states=states, blobs=snapshot.blobs, detail=snapshot.detail, context=snapshot.context)
+
+
+def _seeded_currents(seeded: Seeded) -> dict[str, tuple[str, str]]:
+    """object address -> (the sandbox's id of its seeded current version, production's id)."""
+    out: dict[str, tuple[str, str]] = {}
+    for sandbox, prod in seeded.versions.items():
+        s, p = parse_s3_version(sandbox), parse_s3_version(prod)
+        if s is not None and p is not None:
+            out.setdefault(s3_object_address(s[0], s[1]) + "\x00" + s[2], (s[2], p[2]))
+    return out
+
+
+def _version_identity(st: State, addr: str, current: dict[str, tuple[str, str]]) -> State:
+    """An object's current version id in production's terms: the seeded one maps back; one the
+    call wrote is new, and its id cannot be predicted (S3 makes it up at apply)."""
+    if st.get("version_id") == "null":
+        return st  # a suspended bucket's (or a pre-versioning) object: S3 names it null too
+    found = current.get(addr + "\x00" + str(st.get("version_id")))
+    if found is not None:
+        return {**st, "version_id": found[1]}
+    return {**st, "version_id": None, UNPREDICTED: sorted({*st.get(UNPREDICTED, []), "version_id"})}
+
+
+def _noncurrent(st: State, prod: str, baseline: Snapshot) -> State:
+    """The state of a version that was current when seeded: its id and content are production's."""
+    parsed = parse_s3_version(prod)
+    assert parsed is not None
+    obj = baseline.states.get(s3_object_address(parsed[0], parsed[1])) or {}
+    out = {**st, "version_id": parsed[2]}
+    for f in ("size", "etag"):
+        if f in obj:
+            out[f] = obj[f]
+    return out
 
 
 class ClientCache:

@@ -8,6 +8,7 @@ import secrets
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
+from ..base import CannotRehearse
 from ..diff import Snapshot, State
 from .common import (
     ACCOUNT_ID,
@@ -29,10 +30,11 @@ if TYPE_CHECKING:  # boto3-stubs: the S3 calls below are type-checked
 
 
 def _split(snapshot: Snapshot) -> tuple[dict[str, State], dict[str, State], dict[str, State]]:
-    """The baseline's present buckets, objects and (noncurrent) versions."""
+    """The baseline's present buckets, objects and versions: noncurrent versions and delete
+    markers, and the current delete markers of the keys an object call touches (context)."""
     buckets: dict[str, State] = {}
     objects: dict[str, State] = {}
-    versions: dict[str, State] = {}
+    versions: dict[str, State] = dict(snapshot.context.get("markers") or {})
     for addr, st in snapshot.present().items():
         if parse_s3_version(addr) is not None:
             versions[addr] = st
@@ -144,6 +146,7 @@ def seed_moto(backend: Any, snapshot: Snapshot, region: str, client: S3Client) -
     nonce = secrets.token_hex(8)
     _, objects, versions = _split(snapshot)
     buckets = {n: st for n, st in _buckets(snapshot, region).items() if n not in backend.buckets}
+    _refuse_suspended_history(buckets, objects, versions)
     later: dict[str, str] = {}
     for name, st in buckets.items():
         during, after = _versioning_plan(st, name, versions)
@@ -169,6 +172,7 @@ def seed_moto(backend: Any, snapshot: Snapshot, region: str, client: S3Client) -
         given = str(st.get("etag") or "").strip('"') if etag is None else None
         fake = backend.put_object(bucket, key, body, etag=given or None)
         seeded.objects[addr] = (fake.etag, st)
+        _current_version(seeded, bucket, key, st, fake.version_id if fake.version_id != "null" else None)
         meta: dict[str, str] = {}
         if st.get("content_type"):
             meta["Content-Type"] = st["content_type"]
@@ -186,6 +190,41 @@ def seed_moto(backend: Any, snapshot: Snapshot, region: str, client: S3Client) -
         if st.get("public_access_block"):
             _bucket_after(client, name, st, everything=False)
     return seeded
+
+
+def _current_version(seeded: Seeded, bucket: str, key: str, st: State, sandbox_id: str | None) -> None:
+    """The sandbox's id of a seeded current version, mapped to production's: once the call
+    overwrites or deletes the object, that version is a noncurrent one under production's id."""
+    if sandbox_id and st.get("version_id"):
+        seeded.versions[s3_version_address(bucket, key, sandbox_id)] = s3_version_address(
+            bucket, key, str(st["version_id"])
+        )
+
+
+def _refuse_suspended_history(
+    buckets: dict[str, State], objects: dict[str, State], versions: dict[str, State]
+) -> None:
+    """moto does not model a suspended bucket's versions: a put or delete there drops every
+    version of the key, where S3 replaces only its null version. A rehearsal over such history
+    would show versions lost that production keeps, so it is refused (fail closed)."""
+    suspended = {n for n, st in buckets.items() if st.get("versioning") == "Suspended"}
+    if not suspended:
+        return
+    held = [parse_s3_version(a) for a in versions]
+    keys = sorted({f"{v[0]}/{v[1]}" for v in held if v is not None and v[0] in suspended})
+    keys += sorted(
+        a.removeprefix("aws:s3:::")
+        for a, st in objects.items()
+        if parse_s3_address(a)[0] in suspended and st.get("version_id") not in (None, "null")
+    )
+    if keys:
+        raise CannotRehearse(
+            f"the embedded moto sandbox does not model versioning-suspended buckets: a put or delete there drops "
+            f"every version of the key, where S3 replaces only the null version, and {', '.join(keys[:3])}"
+            f"{' and more' if len(keys) > 3 else ''} holds such versions, so the rehearsal would not predict "
+            'production; rehearse on LocalStack ([targets.NAME.sandbox] kind = "endpoint"), or re-enable '
+            "versioning on the bucket first"
+        )
 
 
 def _body(snapshot: Snapshot, addr: str, st: State, nonce: str, seeded: Seeded) -> tuple[bytes, str | None]:
@@ -215,24 +254,39 @@ def seed_client(client: S3Client, snapshot: Snapshot, region: str) -> Seeded:
         _bucket_before(client, name, st, during)
     if versions:
         _history(client, snapshot, versions, nonce, seeded)
+    # A current version with a real id in a bucket suspended later was written while versioning was
+    # on: seeded before the suspend, as it was made; a null one after it.
+    first = {
+        a: st
+        for a, st in objects.items()
+        if parse_s3_address(a)[0] in later and st.get("version_id") not in (None, "null")
+    }
+    for addr, st in first.items():
+        _put_http(client, snapshot, addr, st, nonce, seeded)
     for name, status in later.items():
         client.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": status})  # type: ignore[typeddict-item]
     for addr, st in objects.items():
-        bucket, key = parse_s3_address(addr)
-        assert key is not None
-        body, _ = _body(snapshot, addr, st, nonce, seeded)
-        kw: dict[str, Any] = {"Bucket": bucket, "Key": key, "Body": body}
-        if st.get("content_type"):
-            kw["ContentType"] = st["content_type"]
-        if st.get("metadata"):
-            kw["Metadata"] = dict(st["metadata"])
-        if st.get("tags"):
-            kw["Tagging"] = urlencode(dict(st["tags"]))
-        resp = client.put_object(**kw)
-        seeded.objects[addr] = (resp.get("ETag", ""), st)
+        if addr not in first:
+            _put_http(client, snapshot, addr, st, nonce, seeded)
     for name, st in buckets.items():
         _bucket_after(client, name, st, everything=True)
     return seeded
+
+
+def _put_http(client: S3Client, snapshot: Snapshot, addr: str, st: State, nonce: str, seeded: Seeded) -> None:
+    bucket, key = parse_s3_address(addr)
+    assert key is not None
+    body, _ = _body(snapshot, addr, st, nonce, seeded)
+    kw: dict[str, Any] = {"Bucket": bucket, "Key": key, "Body": body}
+    if st.get("content_type"):
+        kw["ContentType"] = st["content_type"]
+    if st.get("metadata"):
+        kw["Metadata"] = dict(st["metadata"])
+    if st.get("tags"):
+        kw["Tagging"] = urlencode(dict(st["tags"]))
+    resp = client.put_object(**kw)
+    seeded.objects[addr] = (resp.get("ETag", ""), st)
+    _current_version(seeded, bucket, key, st, resp.get("VersionId"))
 
 
 def buckets_with_policies(snapshot: Snapshot) -> list[str]:

@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from interlock.server.errors import BackendError, PlanRefused, SandboxUnavailable
+from interlock.sandbox.aws import s3_version_address
+from interlock.server.errors import BackendError, PlanRefused, PlanStale, SandboxUnavailable
 from interlock.server.pipeline import Engine
 from interlock.server.plans import Plan, Status
 from interlock.tools import s3 as s3tools
@@ -141,9 +142,13 @@ async def test_deleting_objects_in_a_versioned_bucket_is_said_to_keep_their_vers
     s3 = production.s3
     s3.create_bucket(Bucket="keepv")
     s3.put_bucket_versioning(Bucket="keepv", VersioningConfiguration={"Status": "Enabled"})
-    s3.put_object(Bucket="keepv", Key="a", Body=b"1")
+    v1 = s3.put_object(Bucket="keepv", Key="a", Body=b"1")["VersionId"]
     plan = await make_plan(engine, "delete_s3_objects", bucket="keepv", keys=["a"])
-    assert [c.action.value for c in plan.changes] == ["delete"]
+    # The object goes; its content stays, as a noncurrent version under production's own id.
+    assert {(c.action.value, c.address) for c in plan.changes} == {
+        ("delete", "aws:s3:::keepv/a"),
+        ("create", s3_version_address("keepv", "a", v1)),
+    }
     assert "versions-purged" not in plan.risk
     assert any("earlier versions are kept" in n for n in plan.rehearsal["notes"])
     result = await approve_and_apply(engine, plan)
@@ -268,10 +273,10 @@ async def test_a_bucket_tag_with_an_empty_value_is_read_and_planned(
 async def test_a_forced_delete_of_a_suspended_bucket_with_history_is_rehearsed_as_it_was_written(
     engine: Engine, production: Production
 ) -> None:
-    """History is seeded into an enabled bucket that is then suspended, as production's was. moto
-    (5.x) then answers 500 to deleting those versions — in production and sandbox alike — so the
-    plan is refused as one the emulator cannot rehearse: fail closed, never a wrong plan (with a
-    sandbox seeded suspended, the rehearsal "succeeded" and apply failed half way)."""
+    """moto (5.x) does not model a suspended bucket's versions (it answers 500 to deleting them,
+    and a put or delete there drops every version of the key), so a rehearsal over such history is
+    refused as one the emulator cannot rehearse: fail closed, never a wrong plan (with a sandbox
+    seeded suspended, the rehearsal "succeeded" and apply failed half way)."""
     s3 = production.s3
     s3.create_bucket(Bucket="susp")
     s3.put_bucket_versioning(Bucket="susp", VersioningConfiguration={"Status": "Enabled"})
@@ -279,7 +284,7 @@ async def test_a_forced_delete_of_a_suspended_bucket_with_history_is_rehearsed_a
     s3.delete_object(Bucket="susp", Key="b.txt")
     s3.put_bucket_versioning(Bucket="susp", VersioningConfiguration={"Status": "Suspended"})
     s3.put_object(Bucket="susp", Key="a.txt", Body=b"x")
-    with pytest.raises(SandboxUnavailable, match="cannot rehearse delete_s3_bucket"):
+    with pytest.raises(SandboxUnavailable, match="does not model versioning-suspended buckets"):
         await make_plan(engine, "delete_s3_bucket", bucket="susp", force=True)
     assert production.objects("susp") == {"a.txt": b"x"}
     assert await engine.store.list_plans() == []
@@ -340,3 +345,147 @@ async def test_deleting_a_key_that_only_has_a_delete_marker_writes_nothing(
     result = await approve_and_apply(engine, plan)
     assert result.status is Status.APPLIED, result.outcome
     assert history(production, "markers") == [("a.txt", False), ("a.txt", True)]  # no second marker
+
+
+# ---------------------------------------------------------------- 8. object calls see their keys' history
+
+
+def versions_of(production: Production, bucket: str, key: str) -> list[tuple[str, bool, bool]]:
+    """(version id, delete marker, latest) of one key, as production lists them."""
+    page = production.s3.list_object_versions(Bucket=bucket, Prefix=key)
+    out = [(v["VersionId"], False, v["IsLatest"]) for v in page.get("Versions", []) if v["Key"] == key]
+    out += [(m["VersionId"], True, m["IsLatest"]) for m in page.get("DeleteMarkers", []) if m["Key"] == key]
+    return sorted(out)
+
+
+async def test_a_put_of_unchanged_content_in_a_versioned_bucket_shows_the_version_it_adds(
+    engine: Engine, production: Production
+) -> None:
+    s3 = production.s3
+    s3.create_bucket(Bucket="samev")
+    s3.put_bucket_versioning(Bucket="samev", VersioningConfiguration={"Status": "Enabled"})
+    v1 = s3.put_object(Bucket="samev", Key="a.txt", Body=b"same\n", ContentType="text/plain")["VersionId"]
+    before = versions_of(production, "samev", "a.txt")
+    plan = await make_plan(
+        engine, "put_s3_object", bucket="samev", key="a.txt", body="same\n", content_type="text/plain"
+    )
+    assert versions_of(production, "samev", "a.txt") == before  # planning wrote nothing
+    changes = {c.address: c for c in plan.changes}
+    # Not "no changes": the object gets a new current version, and v1 stays, noncurrent.
+    assert changes["aws:s3:::samev/a.txt"].action.value == "update"
+    assert changes["aws:s3:::samev/a.txt"].before["version_id"] == v1
+    assert changes[s3_version_address("samev", "a.txt", v1)].action.value == "create"
+    result = await approve_and_apply(engine, plan)
+    assert result.status is Status.APPLIED, result.outcome
+    after = versions_of(production, "samev", "a.txt")
+    assert len(after) == 2 and (v1, False, False) in after
+
+
+async def test_a_put_over_a_delete_marker_keeps_the_marker_as_history(
+    engine: Engine, production: Production
+) -> None:
+    s3 = production.s3
+    s3.create_bucket(Bucket="revive")
+    s3.put_bucket_versioning(Bucket="revive", VersioningConfiguration={"Status": "Enabled"})
+    v1 = s3.put_object(Bucket="revive", Key="a.txt", Body=b"old")["VersionId"]
+    marker = s3.delete_object(Bucket="revive", Key="a.txt")["VersionId"]
+    plan = await make_plan(engine, "put_s3_object", bucket="revive", key="a.txt", body="new")
+    actions = {c.address: c.action.value for c in plan.changes if c.action.value != "no-op"}
+    assert actions == {
+        "aws:s3:::revive/a.txt": "create",
+        s3_version_address("revive", "a.txt", marker): "create",  # the marker, now noncurrent
+    }
+    result = await approve_and_apply(engine, plan)
+    assert result.status is Status.APPLIED, result.outcome
+    got = versions_of(production, "revive", "a.txt")
+    assert (v1, False, False) in got and (marker, True, False) in got and len(got) == 3
+
+
+async def test_a_put_in_a_suspended_bucket_over_history_is_refused_by_the_moto_sandbox(
+    engine: Engine, production: Production
+) -> None:
+    """S3 would replace only the key's null version; moto drops every version of the key. The
+    embedded sandbox cannot predict that put, so it says so instead of planning it."""
+    s3 = production.s3
+    s3.create_bucket(Bucket="suspk")
+    s3.put_bucket_versioning(Bucket="suspk", VersioningConfiguration={"Status": "Enabled"})
+    s3.put_object(Bucket="suspk", Key="a.txt", Body=b"v1")
+    s3.put_bucket_versioning(Bucket="suspk", VersioningConfiguration={"Status": "Suspended"})
+    # (a.txt's current version has a real id: S3 would keep it, noncurrent, under a put)
+    before = versions_of(production, "suspk", "a.txt")
+    with pytest.raises(SandboxUnavailable, match="does not model versioning-suspended buckets.*suspk/a.txt"):
+        await make_plan(engine, "put_s3_object", bucket="suspk", key="a.txt", body="x")
+    with pytest.raises(SandboxUnavailable, match="suspk/a.txt"):
+        await make_plan(engine, "delete_s3_objects", bucket="suspk", keys=["a.txt"])
+    assert versions_of(production, "suspk", "a.txt") == before
+    assert await engine.store.list_plans() == []
+
+
+async def test_a_put_in_a_suspended_bucket_without_history_replaces_the_null_version_as_planned(
+    engine: Engine, production: Production
+) -> None:
+    s3 = production.s3
+    s3.create_bucket(Bucket="suspn")
+    s3.put_bucket_versioning(Bucket="suspn", VersioningConfiguration={"Status": "Suspended"})
+    s3.put_object(Bucket="suspn", Key="a.txt", Body=b"old")
+    plan = await make_plan(engine, "put_s3_object", bucket="suspn", key="a.txt", body="new")
+    change = next(c for c in plan.changes if c.address == "aws:s3:::suspn/a.txt")
+    assert change.action.value == "update" and change.before["version_id"] == "null"
+    assert change.after["version_id"] == "null"  # S3 reuses the null id: predictable, and checked
+    result = await approve_and_apply(engine, plan)
+    assert result.status is Status.APPLIED, result.outcome
+    assert versions_of(production, "suspn", "a.txt") == [("null", False, True)]
+    assert production.objects("suspn") == {"a.txt": b"new"}
+
+
+async def test_a_version_written_after_planning_makes_an_object_plan_stale(
+    engine: Engine, production: Production
+) -> None:
+    s3 = production.s3
+    s3.create_bucket(Bucket="racev")
+    s3.put_bucket_versioning(Bucket="racev", VersioningConfiguration={"Status": "Enabled"})
+    s3.put_object(Bucket="racev", Key="a.txt", Body=b"one")
+    plan = await make_plan(engine, "delete_s3_objects", bucket="racev", keys=["a.txt"])
+    s3.put_object(Bucket="racev", Key="a.txt", Body=b"one")  # same bytes, a new version
+    recorded, _ = await engine.store.record_decision(plan, "alice", "approve", "", plan.required_approvals)
+    assert recorded
+    with pytest.raises(PlanStale):
+        await engine.apply(plan.id, "alice")
+    assert production.objects("racev") == {"a.txt": b"one"}
+
+
+async def test_an_object_plan_stored_before_footprints_named_versions_still_applies(
+    engine: Engine, production: Production
+) -> None:
+    """A pending plan made by the release before (its footprint names no versions, and its hash
+    covers that footprint) still applies as it was planned, instead of reading as tampered."""
+    s3 = production.s3
+    s3.create_bucket(Bucket="olderv")
+    s3.put_object(Bucket="olderv", Key="a.txt", Body=b"old")
+    spec = engine.specs["put_s3_object"]
+    older = dataclasses.replace(
+        spec,
+        footprint=lambda a: spec.footprint(a).__class__(
+            tuple(spec.footprint(a).addresses),
+            tuple(p for p in spec.footprint(a).prefixes if "?version=" not in p),
+        ),
+    )
+    plan = await engine.plan(
+        older, spec.args.model_validate({"bucket": "olderv", "key": "a.txt", "body": "new"}), "old plan", None
+    )
+    assert all("?version=" not in p for p in plan.footprint["prefixes"])
+    result = await approve_and_apply(engine, plan)
+    assert result.status is Status.APPLIED, result.outcome
+    assert production.objects("olderv") == {"a.txt": b"new"}
+
+
+async def test_a_new_object_in_a_versioned_bucket_verifies_with_the_version_id_s3_makes_up(
+    engine: Engine, production: Production
+) -> None:
+    production.s3.create_bucket(Bucket="newv")
+    production.s3.put_bucket_versioning(Bucket="newv", VersioningConfiguration={"Status": "Enabled"})
+    plan = await make_plan(engine, "put_s3_object", bucket="newv", key="a.txt", body="new")
+    after = after_of(plan, "aws:s3:::newv/a.txt")
+    assert after["version_id"] is None and after["unpredicted"] == ["version_id"]
+    result = await approve_and_apply(engine, plan)
+    assert result.status is Status.APPLIED and result.outcome["verified"] is True, result.outcome

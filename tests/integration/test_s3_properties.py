@@ -21,7 +21,7 @@ Each kind of finding is its own exception type raised from its own line, so Hypo
 reports distinct failures separately, each with the world, the calls and what every plan said.
 
 The normal suite runs 25 examples of up to 8 calls and does not shrink (see SHRINK below).
-``INTERLOCK_PROPERTY_EXAMPLES=500 pytest --runxfail tests/integration/test_s3_properties.py`` runs
+``INTERLOCK_PROPERTY_EXAMPLES=500 pytest tests/integration/test_s3_properties.py`` runs
 500 and shrinks each failure. The last tests check the harness: its reads, and that its checks pass
 what production confirms and catch a write the plan does not list.
 """
@@ -573,14 +573,14 @@ def recorded_wrongly(plan: Plan, outcome: dict[str, Any], planned: Seen, after: 
 
 
 def _known_emulator_gap(exc: InterlockError, call: Call, before: Seen) -> bool:
-    """moto (5.x) answers 500 to deleting object versions in a suspended bucket, in production and
-    sandbox alike; a faithfully seeded sandbox meets it and the plan is refused as one the emulator
-    cannot rehearse (test_s3_fidelity: ..._suspended_bucket_with_history_...). Fail closed, not a lie."""
+    """moto (5.x) does not model a suspended bucket's versions (it answers 500 to deleting them,
+    and a put or delete drops every version of the key where S3 replaces only the null one); the
+    embedded sandbox refuses a call on such history as one it cannot rehearse
+    (test_s3_fidelity: ..._suspended_bucket_...). Fail closed, not a lie."""
     bucket = before.states.get(f"aws:s3:::{call.args.get('bucket')}") or {}
     return (
         isinstance(exc, SandboxUnavailable)
-        and "cannot rehearse" in exc.message
-        and call.tool in ("delete_s3_bucket", "recreate_s3_bucket")
+        and "does not model versioning-suspended buckets" in exc.message
         and bucket.get("versioning") == "Suspended"
     )
 
@@ -764,20 +764,12 @@ async def run_example(
 
 # ---------------------------------------------------------------- the property
 
-# The normal suite looks for a counterexample without shrinking it: a shrink runs for minutes, and an
-# xfailed test shows none. INTERLOCK_PROPERTY_EXAMPLES=N runs N examples and shrinks what fails; the
-# shrunk example is kept in .pytest_cache/hypothesis and replayed first by every later run.
+# The normal suite looks for a counterexample without shrinking it: a shrink runs for minutes.
+# INTERLOCK_PROPERTY_EXAMPLES=N runs N examples and shrinks what fails; the shrunk example is kept in
+# .pytest_cache/hypothesis and replayed first by every later run.
 SHRINK = bool(os.environ.get("INTERLOCK_PROPERTY_EXAMPLES"))
 
-ISSUE_8 = (
-    "issue 8 (open): versions and delete markers are not read for object calls: a put of unchanged "
-    "content to a versioned bucket plans 'no changes' and adds a version, and in a suspended bucket "
-    "moto's put, copy and delete destroy the key's older versions (or answer 500 and zero one) without "
-    "the plan saying so"
-)
 
-
-@pytest.mark.xfail(reason=ISSUE_8, strict=False)
 @settings(
     max_examples=EXAMPLES,
     deadline=None,

@@ -71,12 +71,76 @@ def bucket_fp(*buckets: str, objects: bool = False) -> Footprint:
     return Footprint(tuple(s3_bucket_address(b) for b in buckets), tuple(prefixes))
 
 
-def objects_fp(*keys: tuple[str, str], prefix: tuple[str, str] | None = None) -> Footprint:
-    """Objects by (bucket, key), or every object under (bucket, prefix)."""
-    return Footprint(
-        tuple(s3_object_address(b, k) for b, k in keys),
-        (f"{_SPACE}{prefix[0]}/{prefix[1]}",) if prefix is not None else (),
+def objects_fp(
+    *keys: tuple[str, str], prefix: tuple[str, str] | None = None, history: bool = True
+) -> Footprint:
+    """Objects by (bucket, key), or every object under (bucket, prefix); with ``history``, their
+    noncurrent versions and delete markers too (in a versioned bucket a put or delete adds to them,
+    and in a suspended one it replaces the key's null version: what the call touches)."""
+    prefixes = [f"{_SPACE}{prefix[0]}/{prefix[1]}"] if prefix is not None else []
+    if history:
+        prefixes += [version_prefix(b, k, exact=True) for b, k in keys]
+        if prefix is not None:
+            prefixes.append(version_prefix(*prefix, exact=False))
+    return Footprint(tuple(s3_object_address(b, k) for b, k in keys), tuple(prefixes))
+
+
+def version_prefix(bucket: str, key: str, exact: bool) -> str:
+    """The prefix of the version addresses of one key (``exact``), or of every key under a key
+    prefix. A version address is the bucket, then ``[key, version id]`` as canonical JSON, and
+    JSON escapes a string character by character, so the escaped prefix of a key is the prefix of
+    its escaped form: ``["logs/a",`` for the key ``logs/a``, ``["logs/`` for keys under ``logs/``."""
+    escaped = json.dumps([key])  # '["key"]'
+    return f"{_SPACE}{bucket}{VERSION_MARK}" + (escaped[:-1] + "," if exact else escaped[:-2])
+
+
+def judged_as(address: str) -> tuple[str, ...]:
+    """The object address (or object pattern) scope rules also judge a version address (or a
+    footprint's version pattern) by: a rule written for ``aws:s3:::logs/2026/*`` covers those
+    objects' versions too, so purging one needs what deleting the object needs. Anything that does
+    not parse is judged as written (and so fails rules written for objects: fail closed)."""
+    rest = address.removeprefix(_SPACE)
+    bucket, sep, tail = rest.partition(VERSION_MARK)
+    if not sep or "/" in bucket:
+        return ()
+    version = parse_s3_version(address)
+    if version is not None:
+        return (s3_object_address(version[0], version[1]),)
+    pattern = tail.endswith("*")
+    body = tail[:-1] if pattern else tail
+    if body == "":
+        return (f"{_SPACE}{bucket}/*",) if pattern else ()
+    try:
+        if body.endswith('",'):
+            return (s3_object_address(bucket, str(json.loads(body + '""]')[0])),)
+        if pattern and body.startswith('["'):
+            return (s3_object_address(bucket, str(json.loads(body + '"]')[0])) + "*",)
+    except (ValueError, IndexError):
+        pass
+    return ()
+
+
+def _put_fp(a: PutObject, history: bool = True) -> Footprint:
+    return objects_fp((a.bucket, a.key), history=history)
+
+
+def _copy_fp(a: CopyObject, history: bool = True) -> Footprint:
+    # The source is read, not written: its history is not the call's.
+    return objects_fp((a.source_bucket, a.source_key), history=False) | objects_fp(
+        (a.bucket, a.key), history=history
     )
+
+
+def _delete_fp(a: DeleteObjects, history: bool = True) -> Footprint:
+    if a.prefix is not None:
+        return objects_fp(prefix=(a.bucket, a.prefix), history=history)
+    return objects_fp(*((a.bucket, k) for k in a.keys or []), history=history)
+
+
+def _before_history(fp: Callable[..., Footprint]) -> Callable[[Any], list[Footprint]]:
+    """What the footprint was before object calls named their keys' versions (plans stored then
+    apply as they were planned: their baseline holds no versions, and neither does their check)."""
+    return lambda a: [fp(a, history=False)]
 
 
 def read_addresses(a: Any) -> list[str]:
@@ -110,7 +174,7 @@ def _parts(fp: Footprint) -> tuple[list[str], list[tuple[str, str]], list[tuple[
             buckets.append(bucket)
         else:
             keys.append((bucket, key))
-    prefixes = [(b, k or "") for b, k in map(_split, fp.prefixes) if k is not None]
+    prefixes = [(b, k or "") for b, k in map(_split, fp.prefixes) if k is not None and VERSION_MARK not in b]
     return buckets, prefixes, keys
 
 
@@ -284,30 +348,91 @@ def _history(
     ``s3.version`` address each); the counts go on the bucket's state. A bucket delete has to
     remove them all, so they are part of what it destroys, and what makes a bucket "not empty"."""
     counts = {"noncurrent_versions": 0, "delete_markers": 0}
-    paginator = client.get_paginator("list_object_versions")
-    for page in paginator.paginate(Bucket=bucket):
-        entries: list[tuple[Any, bool]] = [(v, False) for v in page.get("Versions", [])]
-        entries += [(m, True) for m in page.get("DeleteMarkers", [])]
-        for entry, marker in entries:
-            if entry.get("IsLatest") and not marker:
-                continue  # the current version: the object's own address holds it
-            counts["delete_markers" if marker else "noncurrent_versions"] += 1
-            if sum(counts.values()) > limits.max_objects:
-                raise FootprintTooLarge(
-                    f"s3://{bucket} holds more than {limits.max_objects} object versions and delete markers, "
-                    "the rehearsal limit",
-                    "remove old versions with a lifecycle rule first, or split the cleanup into several plans",
-                )
-            states[s3_version_address(bucket, entry["Key"], entry["VersionId"])] = {
-                "key": entry["Key"],
-                "version_id": entry["VersionId"],
-                "delete_marker": marker,
-                "latest": bool(entry.get("IsLatest")),
-                "size": None if marker else int(entry.get("Size", 0)),
-                "etag": None if marker else entry.get("ETag"),
-                "last_modified": str(entry.get("LastModified")),
-            }
+    for entry, marker in _versions(client, bucket, ""):
+        if entry.get("IsLatest") and not marker:
+            continue  # the current version: the object's own address holds it
+        counts["delete_markers" if marker else "noncurrent_versions"] += 1
+        _count_versions(sum(counts.values()), bucket, limits)
+        states[s3_version_address(bucket, entry["Key"], entry["VersionId"])] = _version_state(entry, marker)
     return counts
+
+
+def _versions(client: S3Client, bucket: str, prefix: str) -> Iterator[tuple[Any, bool]]:
+    """Every version and delete marker under ``prefix``, as (entry, is a delete marker)."""
+    paginator = client.get_paginator("list_object_versions")
+    for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+        yield from ((v, False) for v in page.get("Versions", []))
+        yield from ((m, True) for m in page.get("DeleteMarkers", []))
+
+
+def _count_versions(n: int, bucket: str, limits: Limits) -> None:
+    if n > limits.max_objects:
+        raise FootprintTooLarge(
+            f"s3://{bucket} holds more than {limits.max_objects} object versions and delete markers under the "
+            "call's keys, the rehearsal limit",
+            "remove old versions with a lifecycle rule first, or split the call into several plans",
+        )
+
+
+def _version_state(entry: Any, marker: bool) -> State:
+    return {
+        "key": entry["Key"],
+        "version_id": entry["VersionId"],
+        "delete_marker": marker,
+        "latest": bool(entry.get("IsLatest")),
+        "size": None if marker else int(entry.get("Size", 0)),
+        "etag": None if marker else entry.get("ETag"),
+        "last_modified": str(entry.get("LastModified")),
+    }
+
+
+def _key_history(
+    client: S3Client,
+    fp: Footprint,
+    parents: dict[str, State | None],
+    keys: list[tuple[str, str]],
+    prefixes: list[tuple[str, str]],
+    states: dict[str, State | None],
+    limits: Limits,
+    context: dict[str, Any],
+) -> None:
+    """In a versioned (or suspended) bucket, what an object call touches besides the current
+    objects: each key's noncurrent versions and delete markers (one ``s3.version`` address each),
+    and the current version's id on the object's state. A put there adds a version even when the
+    content is the same, and in a suspended bucket a put or delete replaces the key's null version
+    for good. The latest entry of each key is the object itself (a current delete marker: the
+    object is absent), so what a call adds is always the object's new state, never a version.
+    A current delete marker is context (``markers``): seeded, so the sandbox's key is absent too,
+    and fingerprinted, but not compared (a delete writes a new one, under an id S3 makes up)."""
+    wanted: dict[str, list[tuple[str, bool]]] = {}
+    for b, k in keys:
+        if fp.covers(s3_version_address(b, k, "")):
+            wanted.setdefault(b, []).append((k, True))
+    for b, p in prefixes:
+        if fp.covers(s3_version_address(b, p, "")):
+            wanted.setdefault(b, []).append((p, False))
+    for bucket, items in wanted.items():
+        whole = states.get(s3_bucket_address(bucket))
+        if not (parents.get(bucket) or {}).get("versioning") or (whole or {}).get("history"):
+            continue  # unversioned; or the bucket's whole history is read already (a bucket delete)
+        n = 0
+        for name, exact in items:
+            for entry, marker in _versions(client, bucket, name):
+                if exact and entry["Key"] != name:
+                    continue
+                if entry.get("IsLatest"):
+                    current = states.get(s3_object_address(bucket, entry["Key"]))
+                    if current is not None and not marker:
+                        current["version_id"] = entry["VersionId"]
+                    elif marker and limits.context:
+                        address = s3_version_address(bucket, entry["Key"], entry["VersionId"])
+                        context.setdefault("markers", {})[address] = _version_state(entry, marker)
+                    continue
+                n += 1
+                _count_versions(n, bucket, limits)
+                states[s3_version_address(bucket, entry["Key"], entry["VersionId"])] = _version_state(
+                    entry, marker
+                )
 
 
 def snapshot(client: S3Client, fp: Footprint, limits: Limits) -> Snapshot:
@@ -374,6 +499,7 @@ def snapshot(client: S3Client, fp: Footprint, limits: Limits) -> Snapshot:
             states[addr] = st
             if body is not None:
                 blobs[addr] = body
+        _key_history(client, fp, parents, fp_keys, fp_prefixes, states, limits, context)
         _mark_versioned(states, parents)
         _settings_to_context(states, context)
         return Snapshot(states=states, blobs=blobs, detail="full", context=context)
@@ -390,6 +516,7 @@ def snapshot(client: S3Client, fp: Footprint, limits: Limits) -> Snapshot:
             if _code(exc) not in MISSING:
                 raise
             states[s3_object_address(b, k)] = None
+    _key_history(client, fp, parents, fp_keys, fp_prefixes, states, limits, context)
     _mark_versioned(states, parents)
     _settings_to_context(states, context)
     return Snapshot(states=states, blobs={}, detail="listing", context=context)
@@ -675,6 +802,15 @@ def _history_risks(changes: list[Change]) -> list[tuple[str, str]]:
         and c.action is Action.DELETE
         and (c.before or {}).get("versioning") == "Enabled"
     ]
+    stays = [c for c in changes if c.kind == "s3.version" and c.action is Action.CREATE]
+    if stays and not kept:
+        out.append(
+            (
+                "",
+                f"{len(stays)} earlier version(s) or delete marker(s) are kept as noncurrent history (shown as "
+                "created: versioning keeps what the call replaces)",
+            )
+        )
     if kept and not purged:
         out.append(
             (
@@ -739,6 +875,16 @@ def summarize(kind: str, state: dict[str, Any]) -> tuple[list[str], frozenset[st
         if state.get("content_type"):
             bits.append(str(state["content_type"]))
         return bits, frozenset({"key", "size", "sha256", "etag", "content_type", "last_modified", "detail"})
+    if kind == "s3.version":
+        if state.get("delete_marker"):
+            bits = [f"delete marker {state.get('version_id')}"]
+        else:
+            bits = [f"version {state.get('version_id')}", human_size(state.get("size"))]
+            if state.get("etag"):
+                bits.append("etag " + str(state["etag"]).strip('"')[:12])
+        return bits, frozenset(
+            {"key", "version_id", "delete_marker", "size", "etag", "last_modified", "latest"}
+        )
     if kind == "s3.bucket":
         bits = [str(state.get("region") or "")]
         bits.append("versioning " + str(state.get("versioning") or "off"))
@@ -768,6 +914,7 @@ TOOLSET = Toolset(
     confirm_name=confirm_name,
     address_prefix="aws:s3:::",
     read_addresses=read_addresses,
+    judged_as=judged_as,
     risk_flags=("access-policy", "public-access", "versions-purged", "unread-content", "sandbox-differs"),
     error_hints={
         "NoSuchBucket": "check the bucket name with list_s3_buckets",
@@ -821,32 +968,31 @@ SPECS: tuple[ToolSpec, ...] = (
         "Put an S3 object",
         "Write (create or overwrite) one object with text content.",
         PutObject,
-        lambda a: objects_fp((a.bucket, a.key)),
+        _put_fp,
         exec_put_object,
         idempotent=True,
+        earlier=_before_history(_put_fp),
     ),
     _write(
         "copy_s3_object",
         "Copy an S3 object",
         "Copy one object to a destination key (possibly in another bucket).",
         CopyObject,
-        lambda a: objects_fp((a.source_bucket, a.source_key), (a.bucket, a.key)),
+        _copy_fp,
         exec_copy_object,
         idempotent=True,
+        earlier=_before_history(_copy_fp),
     ),
     _write(
         "delete_s3_objects",
         "Delete S3 objects",
         "Delete objects by exact keys or by prefix.",
         DeleteObjects,
-        lambda a: (
-            objects_fp(prefix=(a.bucket, a.prefix))
-            if a.prefix is not None
-            else objects_fp(*((a.bucket, k) for k in a.keys or []))
-        ),
+        _delete_fp,
         exec_delete_objects,
         destructive=True,
         idempotent=True,
+        earlier=_before_history(_delete_fp),
     ),
     _write(
         "create_s3_bucket",

@@ -370,6 +370,44 @@ def test_the_diff_is_checked_change_by_change() -> None:
     assert rule == "targets.prod.scopes.resources.deny[0]"
 
 
+def test_an_object_version_is_judged_by_the_rules_written_for_its_object() -> None:
+    """A version address names its key inside JSON (``aws:s3:::logs?version=["tmp/a","v1"]``), which
+    no object glob matches as written; scopes judge it as its object too, so a rule for
+    ``aws:s3:::logs/tmp/*`` covers those versions, and a deny for the object denies its versions."""
+    from interlock.sandbox.aws import s3_version_address
+
+    config = cfg(
+        '[[targets.prod.scopes.resources.allow]]\nactions = ["delete", "create"]\npatterns = ["aws:s3:::logs/tmp/*"]\n'
+        '[[targets.prod.scopes.resources.deny]]\nactions = ["delete"]\npatterns = ["aws:s3:::logs/tmp/keep*"]\n'
+    )
+    kept = s3_version_address("logs", "tmp/a", "v1")
+    assert evaluate(config, [("delete", "aws:s3:::logs/tmp/a"), ("create", kept)], tool="delete_s3_objects")
+    purged = s3_version_address("logs", "tmp/keep.txt", "v1")
+    assert denied_rule(evaluate, config, [("delete", purged)], tool="delete_s3_objects") == (
+        "targets.prod.scopes.resources.deny[0]"
+    )
+    outside = s3_version_address("logs", "other/a", "v1")
+    assert denied_rule(evaluate, config, [("delete", outside)], tool="delete_s3_objects") == (
+        "targets.prod.scopes.resources.allow"
+    )
+    # The call's footprint names the keys' versions as patterns; they are judged the same way.
+    assert call(config, "delete_s3_objects", bucket="logs", keys=["tmp/a"]).allowed
+    assert call(config, "delete_s3_objects", bucket="logs", prefix="tmp/").allowed
+    assert denied_rule(call, config, "delete_s3_objects", bucket="logs", keys=["other"]) == (
+        "targets.prod.scopes.resources.allow"
+    )
+
+
+def test_an_unparsable_version_address_is_judged_only_as_written() -> None:
+    from interlock.tools.s3 import judged_as
+
+    assert judged_as('aws:s3:::logs?version=["tmp/a","v1"]') == ("aws:s3:::logs/tmp/a",)
+    assert judged_as('aws:s3:::logs?version=["tmp/') == ()  # not a pattern: a broken address
+    assert judged_as('aws:s3:::logs?version=["tmp/*') == ("aws:s3:::logs/tmp/*",)
+    assert judged_as("aws:s3:::logs?version=not json*") == ()
+    assert judged_as("aws:s3:::logs/tmp/a") == ()
+
+
 @pytest.mark.parametrize(
     ("head", "action", "expected", "rule_prefix"),
     [

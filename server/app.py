@@ -28,7 +28,7 @@ from mcp_types import CallToolResult, Icon, InputRequiredResult, TextContent, To
 from mcp_types import Tool as MCPTool
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from interlock.tools import ALL_SPECS
+from interlock.tools import ALL_SPECS, shown_args
 from interlock.tools.spec import ToolSpec
 
 from . import __version__, policy
@@ -389,7 +389,7 @@ def register_meta_tools(server: MCPServer, holder: Holder) -> None:
             body = PlanResult(plan, changes_offset, changes_limit).to_dict()
             body["reason"] = plan.reason
             body["tool"] = plan.tool
-            body["args"] = plan.args
+            body["args"] = shown_args(plan.tool, plan.args)
             body["outcome"] = plan.outcome
             return CallToolResult(
                 content=[TextContent(type="text", text=plan_text(plan))], structured_content=body

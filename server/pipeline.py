@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from interlock.sandbox.aws.common import describe_error, production_client
 from interlock.sandbox.base import Call, CallRefused, CannotRehearse, Rehearsal, Sandbox, SandboxError
 from interlock.sandbox.diff import Action, Change, Snapshot, diff, strip_volatile
-from interlock.tools import toolset_of
+from interlock.tools import shown_args, toolset_of
 from interlock.tools.spec import Footprint, FootprintTooLarge, Limits, Place, ToolFailure, ToolSpec
 
 from . import notify, policy
@@ -209,7 +209,7 @@ class Engine:
             "tool": tool,
             "rule": getattr(exc, "rule", "kill switch" if isinstance(exc, Frozen) else ""),
             "error": exc.message,
-            "args": _short_args(args),
+            "args": _short_args(tool, args),
         }
         await self.store.audit(actor, "call.denied", data, plan_id, target)
         notify.call_denied(self.config, self.store, data, target, plan_id)
@@ -350,7 +350,11 @@ class Engine:
             await self.store.audit(
                 self.current_actor,
                 "plan.refused",
-                {"tool": spec.name, "args": args.model_dump(mode="json"), "error": error},
+                {
+                    "tool": spec.name,
+                    "args": shown_args(spec.name, args.model_dump(mode="json")),
+                    "error": error,
+                },
                 None,
                 target,
             )
@@ -1027,9 +1031,9 @@ def _hide_denied(
     return {**result, key: keep, "hidden_by_scope": len(items) - len(keep)}
 
 
-def _short_args(args: Any) -> Any:
-    """Arguments for the audit trail, long strings (object bodies) cut short."""
-    raw = args.model_dump(mode="json") if hasattr(args, "model_dump") else args
+def _short_args(tool: str, args: Any) -> Any:
+    """Arguments for the audit trail, as the tool shows them, long strings (object bodies) cut short."""
+    raw = shown_args(tool, args.model_dump(mode="json") if hasattr(args, "model_dump") else args)
     if isinstance(raw, dict):
         return {k: (v[:200] + "…" if isinstance(v, str) and len(v) > 200 else v) for k, v in raw.items()}
     return raw

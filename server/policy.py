@@ -278,14 +278,37 @@ def reveals(target_name: str, target: TargetConfig, address: str) -> Decision | 
     return Decision(False, d.rule, f"{d.reason}, and a plan would show it (its state, a diff, a copy)")
 
 
+@lru_cache(maxsize=8192)
+def explicit_only(address: str) -> bool:
+    from interlock.tools import TOOLSETS
+
+    return any(
+        t.explicit_only is not None and address.startswith(t.address_prefix) and t.explicit_only(address)
+        for t in TOOLSETS
+    )
+
+
 def resource_decision(target_name: str, target: TargetConfig, action: str, address: str) -> Decision:
-    """Steps 4 and 5 for one action class on one address (or footprint pattern)."""
+    """Steps 4 and 5 for one action class on one address (or footprint pattern). An address its
+    toolset marks explicit-only (a SecureString's plaintext) is allowed only by a rule whose
+    pattern names it too: never by a default, ``*`` or a rule written for the resource itself."""
     key = scope_key(target_name)
     res = target.scopes.resources
     denied = deny_decision(target_name, target, action, address)
     if denied is not None:
         return denied
     named = [(i, r) for i, r in enumerate(res.allow) if action in r.actions]
+    explicit = explicit_only(address)
+    if explicit:
+        for i, rule in named:
+            if any(explicit_only(p) and glob_match(address, p) for p in rule.patterns):
+                return Decision(True, f"{key}.resources.allow[{i}]")
+        return Decision(
+            False,
+            f"{key}.resources.allow",
+            f"{action} of {address} needs a resources.allow rule for {action} whose pattern names it "
+            f"(e.g. {address!r}); no default or broad rule allows it",
+        )
     if not named:
         return default_resource(target, action, address)
     for i, rule in named:

@@ -26,7 +26,7 @@ from rich.markup import escape
 from rich.text import Text
 
 from interlock.sandbox.diff import Action
-from interlock.tools import summarize
+from interlock.tools import hidden_attributes, shown_args, summarize
 
 from .plans import Plan
 from .textsafety import suspicious, visible, visible_json, visible_lines
@@ -44,7 +44,7 @@ INLINE_MAX = 60
 # Arguments or output whose one-line JSON is longer than this get one line per field.
 BLOCK_INLINE_MAX = 100
 # Attributes never compared (volatile, or display-only).
-SKIPPED_ATTRIBUTES = ("last_modified", "created", "detail")
+SKIPPED_ATTRIBUTES = frozenset({"last_modified", "created", "detail"})
 _ABSENT = object()
 Line = tuple[str, str]
 
@@ -107,12 +107,14 @@ def _value_change(key: str, before: Any, after: Any) -> list[Line]:
     return out
 
 
-def _attribute_lines(before: dict[str, Any] | None, after: dict[str, Any] | None) -> list[list[Line]]:
+def _attribute_lines(
+    before: dict[str, Any] | None, after: dict[str, Any] | None, hidden: frozenset[str] = SKIPPED_ATTRIBUTES
+) -> list[list[Line]]:
     if not before or not after:
         return []
     out = []
     for k in sorted(set(before) | set(after), key=str):
-        if k in SKIPPED_ATTRIBUTES:
+        if k in hidden:
             continue
         if before.get(k) != after.get(k):
             out.append(_value_change(str(k), before.get(k), after.get(k)))
@@ -125,12 +127,12 @@ def attribute_changes(before: dict[str, Any] | None, after: dict[str, Any] | Non
 
 
 def _listed_attributes(
-    address: str, state: dict[str, Any] | None, covered: frozenset[str]
+    address: str, state: dict[str, Any] | None, covered: frozenset[str], hidden: frozenset[str]
 ) -> list[list[Line]]:
     """The attributes of a created or deleted resource that its summary does not stand for, in full."""
     out = []
     for k, v in sorted((state or {}).items(), key=lambda kv: str(kv[0])):
-        if k in covered or k in SKIPPED_ATTRIBUTES or v in (None, "", {}, []):
+        if k in covered or k in hidden or v in (None, "", {}, []):
             continue
         if isinstance(v, str) and address.endswith(v):
             continue  # the name is the address's last part
@@ -181,7 +183,7 @@ def plan_lines(plan: Plan, max_changes: int | None = None) -> list[tuple[str, st
         )
     )
     lines.append(("", f"Reason (from the agent): {visible(plan.reason)}"))
-    lines += _block("Arguments", plan.args)
+    lines += _block("Arguments", shown_args(plan.tool, plan.args))
     if plan.risk:
         lines.append(("bold red", "Risk: " + ", ".join(visible(str(r)) for r in plan.risk)))
     for note in plan.rehearsal.get("notes", []):
@@ -213,11 +215,12 @@ def plan_lines(plan: Plan, max_changes: int | None = None) -> list[tuple[str, st
             lines.append(("bold red", f"        ! this address {why}"))
         if c.note:
             lines.append((style, f"        # {visible(str(c.note))}"))
+        hidden = hidden_attributes(address)
         if c.action in (Action.CREATE, Action.DELETE):
-            blocks = _listed_attributes(address, state, covered)
+            blocks = _listed_attributes(address, state, covered, hidden)
             mark = c.action.symbol
         else:
-            blocks = _attribute_lines(c.before, c.after)
+            blocks = _attribute_lines(c.before, c.after, hidden)
             mark = "~"
         for block in blocks:
             first, *rest = block

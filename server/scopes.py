@@ -58,13 +58,21 @@ def literal_prefix(pattern: str) -> str:
 
 
 def covers_everything(pattern: str) -> bool:
-    """True for a glob that matches every resource of a service (``*``, ``aws:s3:::*``, ``docker:*``)."""
+    """True for a glob that matches every resource of a service (``*``, ``aws:s3:::*``, ``docker:*``,
+    ``arn:aws:dynamodb:*``, ``arn:aws:iam::*:role/*``). An ARN's region and account may be
+    wildcards and still name one kind of resource (``arn:aws:dynamodb:*:*:table/tmp-*`` is not
+    everything); what decides is its resource part."""
+    arn = re.fullmatch(r"arn:aws:([a-z0-9-]+):([^:]*):([^:]*):(.*)", pattern)
+    if arn is not None:
+        resource = arn.group(4)
+        lit = literal_prefix(resource)
+        return lit != resource and re.fullmatch(r"(?:[a-z-]+[/:])?", lit) is not None
     lit = literal_prefix(pattern)
     if lit == pattern:
         return False  # no wildcard: one resource
     return (
         any(space.startswith(lit) for space in address_spaces())
-        or re.fullmatch(r"aws:[a-z0-9-]*:?", lit) is not None
+        or re.fullmatch(r"(aws|arn):[a-z0-9-]*:?(aws:?)?[a-z0-9-]*:?", lit) is not None
     )
 
 
@@ -309,7 +317,12 @@ def _lint_target(config: Config, name: str, target: TargetConfig, specs: list[To
                             name,
                             f"{key}.resources.allow[{i}].patterns[{j}]",
                             f"delete is allowed on {p!r}: every resource of the service can be deleted",
-                            "name the buckets or prefixes whose deletion is expected, e.g. 'aws:s3:::scratch-*/*'",
+                            "name the resources whose deletion is expected, e.g. "
+                            + (
+                                "'arn:aws:dynamodb:*:*:table/scratch-*'"
+                                if p.startswith("arn:")
+                                else "'aws:s3:::scratch-*/*'"
+                            ),
                         )
                     )
 

@@ -210,6 +210,8 @@ def suspicious(name: str) -> str | None:
     key ("aws:s3:::docs/Отчёт.pdf") is not flagged. Digits, punctuation and combining accents
     belong to no script ("café" is Latin only).
     """
+    if name.isascii() and name.isprintable():
+        return None  # printable ASCII: one script, no invisible or look-alike characters
     for i, ch in enumerate(name):
         if needs_escape(ch):
             if unicodedata.category(ch) == "Cc":

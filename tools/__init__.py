@@ -7,7 +7,7 @@ from typing import Any
 from .spec import Toolset, ToolSpec
 
 # One module per toolset, each with TOOLSET and SPECS; a new toolset is one line here.
-MODULES = ("s3", "containers")
+MODULES = ("s3", "containers", "iam", "sqs", "ec2", "dynamodb", "ssm", "awslambda")
 
 _loaded = [importlib.import_module(f"{__name__}.{m}") for m in MODULES]
 TOOLSETS: tuple[Toolset, ...] = tuple(m.TOOLSET for m in _loaded)
@@ -24,6 +24,29 @@ _SPECS = {s.name: s for s in ALL_SPECS}
 def toolset_of(tool: str) -> Toolset | None:
     spec = _SPECS.get(tool)
     return _BY_NAME.get(spec.toolset) if spec else None
+
+
+def shown_args(tool: str, args: Any) -> Any:
+    """A call's arguments as the approval screen, the agent's plan view and the audit trail show
+    them: a tool may hide a secret it carries (a SecureString's value becomes its sha256)."""
+    spec = _SPECS.get(tool)
+    if spec is None or spec.shown is None or not isinstance(args, dict):
+        return args
+    try:
+        return spec.shown(dict(args))
+    except Exception:  # an edited plan's arguments: hide nothing the tool did not know how to read
+        return args
+
+
+DEFAULT_HIDDEN = frozenset({"last_modified", "created", "detail"})
+
+
+def hidden_attributes(address: str) -> frozenset[str]:
+    """The state fields the approval screen leaves out for ``address`` (its toolset's say)."""
+    for toolset in TOOLSETS:
+        if toolset.address_prefix and address.startswith(toolset.address_prefix):
+            return toolset.hidden_attributes
+    return DEFAULT_HIDDEN
 
 
 def summarize(kind: str, state: dict[str, Any]) -> tuple[list[str], frozenset[str]] | None:

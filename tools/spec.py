@@ -204,6 +204,18 @@ class Place:
     region: str
     account: str | None = None
 
+    def own(self, arn: Any, what: str, region: bool = True) -> None:
+        """Refuse an ARN (``sandbox.aws.common.Arn``) of another account or region than the
+        target's: interlock acts only on the target's own ``what`` (queues, tables, ...)."""
+        if arn.account != self.account or (region and arn.region != self.region):
+            where = f"account {arn.account or '?'}" + (f" region {arn.region or '?'}" if region else "")
+            mine = f"account {self.account}" + (f" region {self.region}" if region else "")
+            raise ToolFailure(
+                f"{arn} is in {where}, and target {self.target!r} is {mine}",
+                f"interlock acts only on the target's own {what}: name one of {mine}, or pass the "
+                "target that holds it",
+            )
+
     def arn(self, service: str, resource: str, region: bool = True) -> str:
         """``arn:aws:SERVICE:REGION:ACCOUNT:RESOURCE`` (IAM's ARNs have no region: ``region=False``)."""
         if self.account is None:
@@ -213,6 +225,18 @@ class Place:
 
 SummaryFn = Callable[[str, "dict[str, Any]"], "tuple[list[str], frozenset[str]] | None"]
 ConfirmFn = Callable[[Footprint], "str | None"]
+
+
+def judged_as_parent(marker: str) -> Callable[[str], tuple[str, ...]]:
+    """``Toolset.judged_as`` for a toolset whose sub-resources are their parent's ARN, ``marker``
+    and a suffix (a DynamoDB item: ``TABLE/item/KEY``): scope rules written for the parent judge
+    its sub-resources too, so a deny on a table's ARN also refuses a write to its items."""
+
+    def parent(address: str) -> tuple[str, ...]:
+        head, sep, _ = address.partition(marker)
+        return (head,) if sep and head else ()
+
+    return parent
 
 
 def human_size(n: Any) -> str:
@@ -264,6 +288,9 @@ class ToolSpec:
     # Footprints earlier releases derived from the same arguments: a plan stored with one of them
     # still applies (as it was planned then) instead of reading as tampered.
     earlier: Callable[[Any], list[Footprint]] | None = None
+    # The arguments as shown and audited, from their stored JSON (a secret value as its hash);
+    # apply still runs the stored arguments, which the plan hash covers.
+    shown: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
     def __post_init__(self) -> None:
         if self.read_only and self.read is None:
@@ -314,6 +341,12 @@ class Toolset:
     # Other addresses scope rules judge one of its addresses (or footprint patterns) by: an S3
     # object version is judged as its object too. None: each address as written.
     judged_as: Callable[[str], tuple[str, ...]] | None = None
+    # Addresses that neither a default nor a broad rule allows: only a rule whose pattern itself
+    # names them (a SecureString's plaintext, ``ARN#plaintext``). None: none such.
+    explicit_only: Callable[[str], bool] | None = None
+    # State fields the approval screen leaves out of a resource's lines (volatile or display-only).
+    # A toolset whose states hold names the user chose (a DynamoDB item's attributes) hides none.
+    hidden_attributes: frozenset[str] = frozenset({"last_modified", "created", "detail"})
 
     def read(
         self,
@@ -355,6 +388,7 @@ class Toolset:
         idempotent: bool = False,
         widens: bool = False,
         earlier: Callable[[Any], list[Footprint]] | None = None,
+        shown: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     ) -> ToolSpec:
         return ToolSpec(
             name=name,
@@ -380,4 +414,5 @@ class Toolset:
             address_prefix=self.address_prefix,
             account_scoped=self.account_scoped,
             earlier=earlier,
+            shown=shown,
         )

@@ -38,9 +38,20 @@ class MotoService:
 def services() -> Mapping[str, MotoService]:
     """Every service the moto sandbox seeds, by name (imported on first use: moto's models load
     slowly, and a server that rehearses only S3 never loads the others)."""
-    from . import s3
+    from . import awslambda, dynamodb, ec2, iam, s3, sqs, ssm
 
-    return {s.name: s for s in (s3.SERVICE,)}
+    return {
+        s.name: s
+        for s in (
+            s3.SERVICE,
+            dynamodb.SERVICE,
+            sqs.SERVICE,
+            iam.SERVICE,
+            ec2.SERVICE,
+            ssm.SERVICE,
+            awslambda.SERVICE,
+        )
+    }
 
 
 def service(name: str) -> MotoService | None:

@@ -36,6 +36,7 @@ from typing import Any, Protocol
 import anyio
 
 from interlock.sandbox.diff import Action, Change, digest
+from interlock.tools import shown_args
 
 from ..errors import NotFound, PlanTampered, StoreError
 from ..plans import ApprovalState, Plan, Status, approval_state
@@ -671,7 +672,7 @@ class Store:
                 "plan.created",
                 {
                     "tool": plan.tool,
-                    "args": plan.args,
+                    "args": shown_args(plan.tool, plan.args),
                     "reason": plan.reason,
                     "summary": plan.summary,
                     "risk": plan.risk,

@@ -28,10 +28,12 @@ from interlock.server.pipeline import FREEZE_KEY
 from interlock.server.plans import Status
 from interlock.server.playground import client, moto_process
 from interlock.server.store import Store
+from interlock.tools import ALL_SPECS
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG_DIR = REPO / "config"
-READ_TOOLS = {"list_s3_buckets", "list_s3_objects", "get_s3_object", "get_s3_bucket_policy"}
+AWS_SPECS = [s for s in ALL_SPECS if s.target_kind == "aws"]
+READ_TOOLS = {s.name for s in AWS_SPECS if s.read_only}  # every AWS toolset's reads
 META_TOOLS = {"get_plan", "list_plans", "apply_plan"}
 
 
@@ -155,7 +157,9 @@ async def test_tools_list_follows_the_tool_allow_and_deny_lists(
     body = '[targets.prod.scopes]\ntools = { allow = ["get_*", "list_*", "put_s3_*"], deny = ["put_s3_bucket_policy"] }\n'
     async with agent(write_config(tmp_path, production, body)) as c:
         names = {t.name for t in (await c.list_tools()).tools}
-    assert names == READ_TOOLS | META_TOOLS | {
+    matching = {n for n in READ_TOOLS if n.startswith(("get_", "list_"))}  # not describe_/query_/scan_
+    assert matching >= {"get_s3_object", "list_dynamodb_tables", "get_iam_role"}
+    assert names == matching | META_TOOLS | {
         "put_s3_object",
         "put_s3_bucket_tagging",
         "put_s3_bucket_versioning",
@@ -360,7 +364,11 @@ def test_scopes_explain_shows_what_the_cautious_config_allows(
     cost = rows[("put_s3_object", "aws:s3:::cost-reports/*", "create")]
     assert not cost["allowed"] and cost["rule"] == "targets.prod.scopes.resources.deny[0]"
     assert not rows[("delete_s3_objects", "aws:s3:::… (other)", "delete")]["allowed"]
-    assert {h["tool"] for h in prod["hidden_tools"]} == {"recreate_s3_bucket", "put_s3_bucket_policy"}
+    hidden = {h["tool"]: h["rule"] for h in prod["hidden_tools"]}
+    assert {t for t in hidden if "_s3_" in t} == {"recreate_s3_bucket", "put_s3_bucket_policy"}
+    others = {s.name for s in AWS_SPECS if s.toolset != "s3"}  # toolsets = { allow = ["s3"] }
+    assert others and {t for t in hidden if "_s3_" not in t} == others
+    assert all(hidden[t] == "targets.prod.scopes.toolsets.allow" for t in others)
     assert prod["limits"]["changes_hard"] == 200 and prod["plan_ttl_seconds"] == 1800
     assert main(["scopes", "explain", "--config", path, "--target", "nope"]) == 2
     assert "unknown target" in capsys.readouterr().err

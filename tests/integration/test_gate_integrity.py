@@ -151,7 +151,10 @@ async def test_a_plan_stored_before_footprints_were_addresses_still_applies_exac
 ) -> None:
     e = engine(config(production, names), store, sandbox)
     p = await plan(e, "delete_s3_objects", bucket=names["logs"], prefix="tmp/")
-    assert p.footprint == {"addresses": [], "prefixes": [f"aws:s3:::{names['logs']}/tmp/"]}
+    assert p.footprint == {
+        "addresses": [],
+        "prefixes": [f"aws:s3:::{names['logs']}/tmp/", f'aws:s3:::{names["logs"]}?version=["tmp/'],
+    }
     await approve(store, p, "alice")
     # The shape plans had before: S3 fields, hashed and chained as they were then.
     edit_plan(db, p.id, footprint={"buckets": [], "prefixes": [[names["logs"], "tmp/"]], "keys": []})

@@ -785,6 +785,16 @@ def test_lint_flags_over_broad_grants(body: str, head: str, present: set[str], a
         ("aws:s3:::logs/*", False),
         ("aws:s3:::logs", False),
         ("docker:container/web-*", False),
+        # ARNs: wildcard region and account still name one kind of resource; the resource part decides
+        ("arn:*", True),
+        ("arn:aws:dynamodb:*", True),
+        ("arn:aws:dynamodb:*:*:table/*", True),
+        ("arn:aws:iam::*:role/*", True),
+        ("arn:aws:sqs:us-east-1:*:*", True),
+        ("arn:aws:dynamodb:*:*:table/tmp-*", False),
+        ("arn:aws:iam::*:role/app-*", False),
+        ("arn:aws:sqs:us-east-1:*:scratch-*", False),
+        ("arn:aws:lambda:*:*:function:x*", False),
     ],
 )
 def test_what_counts_as_a_grant_on_everything(pattern: str, everything: bool) -> None:
@@ -832,3 +842,44 @@ def test_a_bucket_named_in_another_case_is_refused_before_policy() -> None:
     # S3 bucket names are lowercase: 'Site' is not another name for 'site' that a glob could miss.
     with pytest.raises(ValidationError, match="pattern"):
         S3["put_s3_object"].args.model_validate({"bucket": "Site", "key": "k", "body": "x"})
+
+
+@pytest.mark.parametrize(
+    ("parent", "child"),
+    [
+        (
+            "arn:aws:dynamodb:us-east-1:123456789012:table/orders",
+            'arn:aws:dynamodb:us-east-1:123456789012:table/orders/item/{"pk":{"S":"a"}}',
+        ),
+        ("arn:aws:sqs:us-east-1:123456789012:orders", "arn:aws:sqs:us-east-1:123456789012:orders/messages"),
+        (
+            "arn:aws:iam::123456789012:role/admin",
+            "arn:aws:iam::123456789012:role/admin#attached/arn:aws:iam::aws:policy/AdministratorAccess",
+        ),
+        ("arn:aws:iam::123456789012:role/admin", "arn:aws:iam::123456789012:role/admin#inline/escalate"),
+        (
+            "arn:aws:ec2:us-east-1:123456789012:security-group/sg-0123",
+            "arn:aws:ec2:us-east-1:123456789012:security-group/sg-0123/rule/ingress/tcp/22-22/cidr/0.0.0.0/0",
+        ),
+    ],
+)
+def test_a_rule_on_a_resource_s_arn_covers_what_lies_inside_it(parent: str, child: str) -> None:
+    """An item, a queue's messages, a role's policies and a group's rules are addresses of their own
+    (so they are counted and shown one by one), but a rule written for the resource's ARN judges them
+    too: a deny on the table refuses a write to its items, however exact the rule's pattern."""
+    config = cfg(
+        '[[targets.prod.scopes.resources.deny]]\nactions = ["create", "update", "delete"]\n'
+        f'patterns = ["{parent}"]\n'
+    )
+    target = config.targets["prod"]
+    for action in ("create", "update", "delete"):
+        d = policy.resource_decision("prod", target, action, child)
+        assert not d.allowed and d.rule == "targets.prod.scopes.resources.deny[0]", (action, child)
+    # ... and an allow rule for the resource allows them, while a neighbour stays unmatched.
+    allow = cfg(
+        '[[targets.prod.scopes.resources.allow]]\nactions = ["create", "update", "delete"]\n'
+        f'patterns = ["{parent}"]\n'
+    )
+    assert policy.resource_decision("prod", allow.targets["prod"], "update", child).allowed
+    neighbour = child.replace(parent, parent + "-archive", 1)
+    assert not policy.resource_decision("prod", allow.targets["prod"], "update", neighbour).allowed

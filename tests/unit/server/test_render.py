@@ -211,6 +211,24 @@ def test_a_created_resources_attributes_are_listed_in_full() -> None:
     assert not any(line.strip().startswith("+ env:") for line in lines)  # empty values are left out
 
 
+def test_an_item_attribute_named_like_a_display_only_field_is_still_shown() -> None:
+    """An S3 object's last_modified is volatile and left off the screen; a DynamoDB item's attributes
+    are the user's names, and one called last_modified, created or detail decides like any other."""
+    item = "arn:aws:dynamodb:us-east-1:123456789012:table/t/item/" + '{"pk":{"S":"a"}}'
+    before = {"pk": {"S": "a"}, "last_modified": {"S": "2026-01-01"}, "detail": {"S": "keep"}}
+    after = {"pk": {"S": "a"}, "last_modified": {"S": "2027-01-01"}, "detail": {"S": "wipe"}}
+    joined = "\n".join(texts(make_plan([Change(item, Action.UPDATE, before, after)])))
+    assert "2027-01-01" in joined and "wipe" in joined
+    created = "\n".join(
+        texts(make_plan([Change(item, Action.CREATE, None, {**after, "created": {"N": "1"}})]))
+    )
+    assert "created" in created and "2027-01-01" in created
+    s3_before = {"key": "a", "size": 1, "last_modified": "2026-01-01"}
+    s3_after = {"key": "a", "size": 2, "last_modified": "2027-01-01"}
+    s3 = "\n".join(texts(make_plan([Change("aws:s3:::b/a", Action.UPDATE, s3_before, s3_after)])))
+    assert "2027-01-01" not in s3
+
+
 def test_rehearsal_output_is_shown_whole() -> None:
     stdout = "".join(f"line {i}\n" for i in range(1500)) + "rm: removed '/etc/passwd'\n"
     plan = make_plan(rehearsal={"output": {"exit_code": 0, "stdout": stdout, "stderr": ""}})

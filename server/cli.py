@@ -22,6 +22,8 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from interlock.tools import shown_args
+
 from . import __version__, notify
 from .config import load_config
 from .engine import open_engine
@@ -171,6 +173,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         problems = await tamper_problems(engine, plan)
         if args.json:
             d = plan.to_dict()
+            d["args"] = shown_args(plan.tool, plan.args)  # a secret the call carries, as its hash
             d["approvals"] = approvals
             d["hash_intact"] = current_hash == plan.plan_hash and not problems
             d["tampered"] = problems

@@ -120,14 +120,30 @@ def glob_match(value: str, pattern: str) -> bool:
     return _glob(pattern).match(value) is not None
 
 
+@lru_cache(maxsize=8192)
+def _glob_any_case(pattern: str) -> re.Pattern[str]:
+    return re.compile(translate(pattern), re.IGNORECASE)
+
+
 def first_match(value: str, patterns: list[str]) -> int | None:
     """The first pattern that matches the address ``value`` or an address its toolset says it is
-    judged as too (an S3 object version as its object: ``Toolset.judged_as``)."""
+    judged as too (an S3 object version as its object: ``Toolset.judged_as``); ignoring case where
+    the toolset's names do (IAM)."""
     forms = (value, *judged_as(value))
+    any_case = case_insensitive(value)
     for i, p in enumerate(patterns):
-        if any(glob_match(f, p) for f in forms):
+        if any(glob_match(f, p) or (any_case and _glob_any_case(p).match(f)) for f in forms):
             return i
     return None
+
+
+@lru_cache(maxsize=8192)
+def case_insensitive(address: str) -> bool:
+    from interlock.tools import TOOLSETS
+
+    return any(
+        t.case_insensitive and t.address_prefix and address.startswith(t.address_prefix) for t in TOOLSETS
+    )
 
 
 @lru_cache(maxsize=8192)

@@ -244,7 +244,7 @@ class Rule(Arguments):
     prefix_list_id: str | None = Field(
         None,
         description="A managed prefix list id ('pl-0123abcd'). Give exactly one peer.",
-        pattern=PREFIX_LIST_RE.pattern,
+        pattern=f"^{PREFIX_LIST_RE.pattern}$",
     )
     group: str | None = Field(
         None,
@@ -312,7 +312,7 @@ class Rule(Arguments):
 
 class ListGroups(Arguments):
     vpc_id: str | None = Field(
-        None, description="Only the groups of this VPC ('vpc-0abc1234').", pattern=VPC_ID_RE.pattern
+        None, description="Only the groups of this VPC ('vpc-0abc1234').", pattern=f"^{VPC_ID_RE.pattern}$"
     )
     name: str | None = Field(None, description="Only groups of this exact name.", max_length=255)
     max_results: int = Field(100, ge=5, le=1000, description="At most this many groups in one page (5-1000).")
@@ -323,7 +323,7 @@ class ListGroups(Arguments):
 
 class GroupRef(Arguments):
     group: str = Field(description=GROUP_REF, min_length=1, max_length=300)
-    vpc_id: str | None = Field(None, description=VPC_REF, pattern=VPC_ID_RE.pattern)
+    vpc_id: str | None = Field(None, description=VPC_REF, pattern=f"^{VPC_ID_RE.pattern}$")
 
 
 class CreateGroup(Arguments):
@@ -920,21 +920,45 @@ def read_group(client: EC2Client, a: GroupRef, limits: Limits) -> dict[str, Any]
 # ---------------------------------------------------------------- risks
 
 
+# A public (non-private) block at least this large is "anyone": 0.0.0.0/1 + 128.0.0.0/1 is the
+# internet in two rules, and covering it with blocks smaller than these takes hundreds of rules.
+WORLD_PREFIX_V4 = 8
+WORLD_PREFIX_V6 = 16
+# A tcp/udp range missing fewer ports than this (1-65535, 0-65534) is every port.
+ALL_PORTS_SPAN = 65536 - 1024
+
+
 def _world(st: State) -> bool:
-    return st.get("cidr") == "0.0.0.0/0" or st.get("ipv6_cidr") == "::/0"
+    """Whether a rule's peer is anyone: 0.0.0.0/0 or ::/0, or a public block so large that it is
+    most of the internet (IPv4 /8 or wider, IPv6 /16 or wider, not a private range)."""
+    for key, widest in (("cidr", WORLD_PREFIX_V4), ("ipv6_cidr", WORLD_PREFIX_V6)):
+        value = st.get(key)
+        if not value:
+            continue
+        try:
+            net = ipaddress.ip_network(str(value), strict=False)
+        except ValueError:
+            return True  # unreadable: judged as the widest
+        if net.prefixlen == 0 or (net.prefixlen <= widest and not net.is_private):
+            return True
+    return False
 
 
 def _all_ports(st: State) -> bool:
-    return st.get("protocol") == "-1" or (
-        st.get("protocol") in PORTED and st.get("from_port") == 0 and st.get("to_port") == 65535
-    )
+    if st.get("protocol") == "-1":
+        return True
+    if st.get("protocol") not in PORTED:
+        return False
+    low, high = st.get("from_port"), st.get("to_port")
+    return isinstance(low, int) and isinstance(high, int) and high - low + 1 >= ALL_PORTS_SPAN
 
 
 def rule_risks(st: State) -> list[str]:
     """The flags one ingress rule that is opened raises: ``public-exposure`` (anyone, 0.0.0.0/0 or
-    ::/0, on a port other than 80 or 443: another tcp/udp port or range, all traffic, or a protocol
-    without ports; ICMP is not a port and is not flagged), ``all-ports`` (protocol -1 or tcp/udp
-    0-65535, whoever the peer). Egress rules raise neither: every new group's default egress rule
+    ::/0 or a public block of most of the internet such as 0.0.0.0/1, on a port other than 80 or
+    443: another tcp/udp port or range, all traffic, or a protocol without ports; ICMP is not a
+    port and is not flagged), ``all-ports`` (protocol -1 or a tcp/udp range of every port, or of
+    all but fewer than 1024 such as 1-65535, whoever the peer). Egress rules raise neither: every new group's default egress rule
     is all traffic to 0.0.0.0/0."""
     if st.get("direction") != "ingress":
         return []

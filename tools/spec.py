@@ -344,6 +344,9 @@ class Toolset:
     # Addresses that neither a default nor a broad rule allows: only a rule whose pattern itself
     # names them (a SecureString's plaintext, ``ARN#plaintext``). None: none such.
     explicit_only: Callable[[str], bool] | None = None
+    # Its resource names ignore case (IAM: ``Break-Glass`` is the role ``break-glass``): scope
+    # globs match its addresses ignoring case, whichever case the rule or the agent wrote.
+    case_insensitive: bool = False
     # State fields the approval screen leaves out of a resource's lines (volatile or display-only).
     # A toolset whose states hold names the user chose (a DynamoDB item's attributes) hides none.
     hidden_attributes: frozenset[str] = frozenset({"last_modified", "created", "detail"})

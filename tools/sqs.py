@@ -75,7 +75,25 @@ NAME_RULES = (
     "(at most 75 characters before it)"
 )
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,80}|[A-Za-z0-9_-]{1,75}\.fifo")
-_AWS_HOST = re.compile(r"(?:sqs\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?|([a-z0-9-]+)\.queue\.amazonaws\.com)")
+_AWS_DOMAIN = re.compile(r"(?:^|\.)(?:amazonaws\.com(?:\.cn)?|api\.aws|amazonaws\.eu)$")
+_REGION_LABEL = re.compile(r"[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-[0-9]+")
+
+
+def url_region(host: str) -> str | None:
+    """The region an SQS endpoint's host names (``sqs.eu-west-1.amazonaws.com``,
+    ``sqs-fips.us-east-2.amazonaws.com``, ``sqs.eu-west-1.api.aws``, a VPC endpoint's
+    ``vpce-….sqs.eu-west-1.vpce.amazonaws.com``, legacy ``queue.amazonaws.com`` = us-east-1); None for a
+    host that is not AWS's (an emulator's). ``ValueError`` for an AWS host that names no region: it
+    must never be read as the target's."""
+    host = host.lower().rstrip(".")
+    if not _AWS_DOMAIN.search(host):
+        return None
+    if host == "queue.amazonaws.com":
+        return "us-east-1"
+    regions = {label for label in host.split(".") if _REGION_LABEL.fullmatch(label)}
+    if len(regions) != 1:
+        raise ValueError(f"{host} is an AWS host that names no one region")
+    return regions.pop()
 
 
 def valid_name(name: str) -> bool:
@@ -124,10 +142,14 @@ def queue_arn(place: Place, value: str) -> str:
     if value.startswith(("https://", "http://")):
         url = urlparse(value)
         account, name = [p for p in url.path.split("/") if p]
-        host = _AWS_HOST.fullmatch(url.hostname or "")
-        region = (host.group(1) or host.group(2)) if host else None
-        if (url.hostname or "") == "queue.amazonaws.com":
-            region = "us-east-1"
+        try:
+            region = url_region(url.hostname or "")
+        except ValueError as exc:
+            raise ToolFailure(
+                f"{value}: {exc}, so it cannot be told to be a queue of target {place.target!r} "
+                f"(account {place.account} region {place.region})",
+                "name the queue by its name or its ARN",
+            ) from None
         if account != place.account or (region is not None and region != place.region):
             raise ToolFailure(
                 f"{value} is a queue of account {account}"
@@ -186,17 +208,30 @@ def _text(value: Any) -> Any:
     return value
 
 
+def _document(value: str, what: str) -> Any:
+    """``value`` parsed as JSON, or ``ValueError`` naming ``what`` (a document nested past the parser's
+    recursion limit too: that is no policy SQS takes)."""
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise ValueError(
+            f"{what} is not valid JSON ({exc.msg} at position {exc.pos}): fix the document"
+        ) from None
+    except RecursionError:
+        raise ValueError(f"{what} is nested too deeply to be a policy document: fix the document") from None
+
+
+def _digits(text: str) -> bool:
+    """ASCII digits only: ``str.isdigit`` and ``int`` also take '３０' or '١', which SQS refuses."""
+    return text.isascii() and text.isdigit()
+
+
 def _policy(value: str) -> None:
     if value == "":
         return  # removes the policy
     if len(value.encode()) > MAX_POLICY_BYTES:
         raise ValueError(f"Policy is {len(value.encode())} bytes; keep it under 20 KB")
-    try:
-        doc = json.loads(value)
-    except json.JSONDecodeError as exc:
-        raise ValueError(
-            f"Policy is not valid JSON ({exc.msg} at position {exc.pos}): fix the document"
-        ) from None
+    doc = _document(value, "Policy")
     if not isinstance(doc, dict) or not isinstance(doc.get("Statement"), list | dict) or not doc["Statement"]:
         raise ValueError("Policy must be a JSON object with a 'Statement' list (or '' to remove the policy)")
 
@@ -204,10 +239,9 @@ def _policy(value: str) -> None:
 def _redrive(value: str) -> None:
     if value == "":
         return  # removes the dead-letter queue
-    try:
-        doc = json.loads(value)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"RedrivePolicy is not valid JSON ({exc.msg} at position {exc.pos})") from None
+    if len(value.encode()) > MAX_POLICY_BYTES:
+        raise ValueError(f"RedrivePolicy is {len(value.encode())} bytes; a redrive policy is a few dozen")
+    doc = _document(value, "RedrivePolicy")
     if not isinstance(doc, dict) or set(doc) != {"deadLetterTargetArn", "maxReceiveCount"}:
         raise ValueError(
             "RedrivePolicy is a JSON object with exactly deadLetterTargetArn and maxReceiveCount, e.g. "
@@ -219,7 +253,7 @@ def _redrive(value: str) -> None:
     if parsed is None or parsed.service != "sqs" or not valid_name(parsed.resource):
         raise ValueError("RedrivePolicy's deadLetterTargetArn must be the ARN of an SQS queue")
     count = doc["maxReceiveCount"]
-    if isinstance(count, bool) or not str(count).isdigit() or not 1 <= int(count) <= 1000:
+    if isinstance(count, bool) or not _digits(str(count)) or not 1 <= int(count) <= 1000:
         raise ValueError(f"RedrivePolicy's maxReceiveCount is {count!r}; SQS takes 1 to 1,000")
 
 
@@ -233,7 +267,7 @@ def _attributes(value: dict[str, str]) -> dict[str, str]:
             )
         if key in _INTEGERS:
             low, high, unit = _INTEGERS[key]
-            if not text.isdigit() or not low <= int(text) <= high:
+            if not _digits(text) or len(text) > 10 or not low <= int(text) <= high:
                 raise ValueError(f"{key} is {text!r}; SQS takes a whole number from {low} to {high} {unit}")
         elif key in _CHOICES and text not in _CHOICES[key]:
             raise ValueError(f"{key} is {text!r}; SQS takes {' or '.join(repr(c) for c in _CHOICES[key])}")
@@ -579,9 +613,10 @@ def losing_fp(a: Any) -> Footprint:
     return Footprint((a.queue, messages_address(a.queue)))
 
 
-def set_fp(a: SetAttributes) -> Footprint:
+def set_fp(a: SetAttributes | CreateQueue) -> Footprint:
     """The queue, and the dead-letter queue a new redrive policy points at (read so the sandbox holds
-    it: SQS refuses a redrive to a queue that does not exist)."""
+    it: SQS refuses a redrive to a queue that does not exist; and judged by scope rules). A create's
+    redrive policy names one just as a set's does."""
     target = dead_letter_target(a.attributes)
     return Footprint((a.queue, *([target] if target and target != a.queue else [])))
 
@@ -717,7 +752,7 @@ SPECS: tuple[ToolSpec, ...] = (
         "Create a queue with attributes and tags. SQS refuses a queue of the name of one deleted less than "
         "60 seconds ago.",
         CreateQueue,
-        queue_fp,
+        set_fp,  # a create's redrive policy names its dead-letter queue as a set's does
         exec_create_queue,
     ),
     _write(

@@ -28,7 +28,10 @@ allows it, only a read rule whose pattern names it (``explicit_only``).
 from __future__ import annotations
 
 import hashlib
+import json
 import re
+import subprocess
+import sys
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from botocore.exceptions import ClientError
@@ -269,12 +272,45 @@ class PutParameter(Arguments):
             raise ValueError("SSM refuses tags together with overwrite=true: tag a new parameter only")
         if self.allowed_pattern is not None:
             try:
-                matched = re.fullmatch(self.allowed_pattern, self.value) is not None
-            except re.error as exc:
+                re.compile(self.allowed_pattern)
+            except (re.error, RecursionError, OverflowError) as exc:
                 raise ValueError(f"allowed_pattern is not a regular expression ({exc})") from None
-            if not matched:
+            if not _matches(self.allowed_pattern, self.value):
                 raise ValueError("the value does not match allowed_pattern, which SSM would refuse")
         return self
+
+
+PATTERN_SECONDS = 2.0
+_MATCH = (
+    "import json, re, sys\n"
+    "pattern, value = json.load(sys.stdin)\n"
+    "sys.exit(0 if re.fullmatch(pattern, value) is not None else 3)\n"
+)
+
+
+def _matches(pattern: str, value: str) -> bool:
+    """Whether ``value`` matches the agent's ``pattern``, in a child process bounded in time: Python's
+    ``re`` has no timeout, and a pattern that backtracks catastrophically (``(a|aa)+$`` on a long
+    value) would otherwise hold the server's event loop for good. The value goes to the child on its
+    stdin (never its command line or environment)."""
+    try:
+        done = subprocess.run(
+            [sys.executable, "-I", "-S", "-c", _MATCH],
+            input=json.dumps([pattern, value]).encode(),
+            capture_output=True,
+            timeout=PATTERN_SECONDS,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise ValueError(
+            f"allowed_pattern takes more than {PATTERN_SECONDS:g} s to match the value (it backtracks "
+            "without end): simplify the regular expression"
+        ) from None
+    except OSError as exc:
+        raise ValueError(f"allowed_pattern could not be checked ({exc}); leave it out or retry") from None
+    if done.returncode not in (0, 3):
+        raise ValueError("allowed_pattern could not be checked against the value: simplify it")
+    return done.returncode == 0
 
 
 class DeleteParameters(Arguments):
@@ -425,6 +461,13 @@ def read_by_path(client: SSMClient, a: GetByPath, limits: Limits) -> dict[str, A
         kw["NextToken"] = a.next_token
     resp = client.get_parameters_by_path(**kw)
     found = [_listed_parameter(p) for p in resp.get("Parameters", [])]
+    # Each parameter's address as interlock derives it (the path's region and account, the name),
+    # never the ARN the answer carries: scope rules hide a denied parameter by that address, and a
+    # listing without one (or with another spelling) must not slip past them.
+    where = parse_arn(a.path) if a.path.startswith("arn:") else None
+    if where is not None:
+        for p in found:
+            p["arn"] = f"arn:aws:ssm:{where.region}:{where.account}:parameter/{str(p['name']).lstrip('/')}"
     return {"parameters": found, "next_token": resp.get("NextToken")}
 
 
@@ -467,8 +510,25 @@ def path_addresses(a: Any) -> list[str]:
 # ---------------------------------------------------------------- writes
 
 
+def _spelled(arn: str, resolved: Resolved) -> str:
+    """The parameter's name as production spells it when planned (a one-level '/flag' stays
+    '/flag'; 'flag' names it too, but a write through 'flag' would rename it in moto), else the
+    name the ARN stands for."""
+    planned = resolved.planned(arn)
+    name = name_of(arn)
+    spelled = planned.get("name") if isinstance(planned, dict) else None
+    if isinstance(spelled, str) and spelled.lstrip("/") == name.lstrip("/"):
+        return spelled
+    return name
+
+
 def exec_put(client: SSMClient, a: PutParameter, resolved: Resolved) -> dict[str, Any]:
-    kw: dict[str, Any] = {"Name": name_of(a.name), "Value": a.value, "Type": a.type, "Overwrite": a.overwrite}
+    kw: dict[str, Any] = {
+        "Name": _spelled(a.name, resolved),
+        "Value": a.value,
+        "Type": a.type,
+        "Overwrite": a.overwrite,
+    }
     for key, value in (
         ("Description", a.description),
         ("KeyId", a.key_id),
@@ -486,7 +546,7 @@ def exec_put(client: SSMClient, a: PutParameter, resolved: Resolved) -> dict[str
 
 def exec_delete(client: SSMClient, a: DeleteParameters, resolved: Resolved) -> dict[str, Any]:
     # Only what existed when planned: an absent parameter is no change to show.
-    names = [name_of(n) for n in a.names if resolved.planned(n) is not None]
+    names = [_spelled(n, resolved) for n in a.names if resolved.planned(n) is not None]
     if not names:
         return {"deleted": []}
     resp = client.delete_parameters(Names=names)
@@ -506,7 +566,7 @@ def exec_label(client: SSMClient, a: LabelVersion, resolved: Resolved) -> dict[s
         )
     version = a.version if a.version is not None else int(planned["version"])
     resp = client.label_parameter_version(
-        Name=name_of(a.name), ParameterVersion=version, Labels=list(a.labels)
+        Name=_spelled(a.name, resolved), ParameterVersion=version, Labels=list(a.labels)
     )
     if resp.get("InvalidLabels"):
         raise ToolFailure(
@@ -541,8 +601,10 @@ def summarize(kind: str, state: dict[str, Any]) -> tuple[list[str], frozenset[st
         return None
     bits = [str(state.get("type", "")), f"version {state.get('version')}"]
     if state.get("value_sha256"):
-        bits.append(str(state["value_sha256"])[:19])
+        bits.append(str(state["value_sha256"]))  # whole: nothing the summary stands for is cut (rule 9)
     bits.append(str(state.get("tier") or ""))
+    if state.get("data_type") not in (None, "", "text"):
+        bits.append(f"data type {state['data_type']}")
     return [b for b in bits if b], frozenset(
         {
             "name",

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import base64
 import json
-from decimal import Decimal, InvalidOperation
+from decimal import MAX_EMAX, MIN_EMIN, Context, Decimal
 from typing import Any
 
 from ..base import CannotRehearse
@@ -35,19 +35,35 @@ TABLE_KINDS = ("dynamodb.table", "dynamodb.item")
 # ---------------------------------------------------------------- attribute values
 
 
+# DynamoDB's numbers: up to 38 significant digits, magnitude 1E-130 to below 1E+126 (or zero).
+SMALLEST = Decimal("1E-130")
+TOO_LARGE = Decimal("1E+126")
+
+
 def normalize_number(text: str) -> str:
-    """A DynamoDB number in canonical form (no exponent, no leading or trailing zeros);
-    ``ValueError`` for anything that is not a finite decimal number."""
+    """A DynamoDB number in canonical form (no exponent, no leading or trailing zeros), exact:
+    never rounded (Python's default context keeps 28 digits, DynamoDB 38, so rounding would make two
+    numbers, and two item keys, one). ``ValueError`` for anything that is not a finite decimal in
+    DynamoDB's range."""
     try:
         number = Decimal(str(text).strip())
-    except InvalidOperation:
-        raise ValueError(f"{text!r} is not a number") from None
+    except ArithmeticError:  # InvalidOperation, and Overflow for an exponent beyond any context
+        raise ValueError(f"{str(text)[:50]!r} is not a number") from None
     if not number.is_finite():
-        raise ValueError(f"{text!r} is not a finite number")
-    if number == 0:
+        raise ValueError(f"{str(text)[:50]!r} is not a finite number")
+    if number.is_zero():
         return "0"
-    out = format(number.normalize(), "f")
-    return out
+    # Checked before formatting: 'f' writes every digit of the exponent out (1E+100000000 is 100 MB).
+    if not SMALLEST <= number.copy_abs() < TOO_LARGE:
+        raise ValueError(f"{str(text)[:50]} is outside DynamoDB's range (magnitude 1E-130 to below 1E+126)")
+    digits = len(number.as_tuple().digits)
+    exact = Context(prec=max(digits, 1), Emax=MAX_EMAX, Emin=MIN_EMIN)
+    return format(number.normalize(exact), "f")
+
+
+def significant_digits(canonical: str) -> int:
+    """How many significant digits a canonical number has (``1000`` has 1, ``0.0105`` 3)."""
+    return len(canonical.lstrip("-").replace(".", "").strip("0"))
 
 
 def _binary(value: Any) -> str:

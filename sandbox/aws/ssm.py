@@ -57,7 +57,13 @@ def seed(snapshot: Snapshot, account: str, region: str, clients: ClientCache) ->
 
     backend = ssm_backends[account][region]
     for arn, st in snapshot.present().items():
-        name = _name(arn)
+        # Production's own spelling: SSM keeps a one-level '/flag' as written while 'flag' names it
+        # too, and a sandbox holding 'flag' would show a rename that production never makes.
+        # moto keys a parameter by its normalised name (``key``) and reports the name its versions carry.
+        key = name = _name(arn)
+        spelled = st.get("name")
+        if isinstance(spelled, str) and spelled.lstrip("/") == name.lstrip("/"):
+            name = spelled
         secure = st.get("type") == "SecureString"
         if secure and not str(st.get("value_sha256", "")).startswith("sha256:"):
             raise CannotRehearse(f"the SecureString {name} was read without its hash; it cannot be seeded")
@@ -86,9 +92,9 @@ def seed(snapshot: Snapshot, account: str, region: str, clients: ClientCache) ->
         versions.append(
             _parameter(Parameter, account, name, st, value, current, labels.get(current, []), utcnow())
         )
-        backend._parameters[name] = versions
+        backend._parameters[key] = versions
         if st.get("tags"):
-            backend._resource_tags["Parameter"][name] = dict(st["tags"])
+            backend._resource_tags["Parameter"][key] = dict(st["tags"])
     return Seeded()
 
 

@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from interlock.tools import shown_args
+
 from ..config import ConfigError, find_config_path, load_config
 from ..errors import InterlockError, NotFound, PlanStateError, PlanTampered, UsageError
 from ..plans import Plan, Status
@@ -263,6 +265,7 @@ def show(args: argparse.Namespace, c: Client) -> int:
     plan, answer = _show(c, args.id)
     if args.json:
         d = plan.to_dict()
+        d["args"] = shown_args(plan.tool, plan.args)  # a secret the call carries, as its hash
         d["approvals"] = answer["approvals"]
         d["hash_intact"] = not answer["problems"]
         d["tampered"] = answer["problems"]

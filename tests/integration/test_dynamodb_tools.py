@@ -24,11 +24,12 @@ from interlock.sandbox.diff import Action
 from interlock.server.config import parse_config
 from interlock.server.errors import PlanRefused, PlanStale, SandboxUnavailable, ScopeDenied
 from interlock.server.pipeline import Engine
-from interlock.server.plans import Plan, Status
+from interlock.server.plans import Status
 from interlock.server.store import Store
 from interlock.tools import ALL_SPECS
 from interlock.tools import dynamodb as ddb
 from tests.conftest import Production, config_text
+from tests.plans import approve_all, make_plan
 
 SPECS = {s.name: s for s in ALL_SPECS}
 ACCOUNT = "123456789012"
@@ -153,17 +154,6 @@ async def make_engine(
     yield build
     for store in stores:
         await store.close()
-
-
-async def make_plan(engine: Engine, tool: str, args: dict[str, Any]) -> Plan:
-    spec = SPECS[tool]
-    return await engine.plan(spec, spec.args.model_validate(args), "test change", None)
-
-
-async def approve(engine: Engine, plan: Plan) -> None:
-    for who in ("alice", "bob")[: plan.required_approvals]:
-        recorded, _ = await engine.store.record_decision(plan, who, "approve", "", plan.required_approvals)
-        assert recorded
 
 
 @dataclass
@@ -298,7 +288,7 @@ async def test_write_tool_plans_without_touching_production_and_applies_the_rehe
     assert plan.status is Status.PENDING
     assert world(production) == before, "planning must not change production"
     assert {k: v for k, v in plan.summary.items() if v} == case.actions
-    await approve(engine, plan)
+    await approve_all(engine, plan)
     applied = await engine.apply(plan.id, "alice")
 
     assert applied.status is Status.APPLIED, applied.outcome
@@ -392,7 +382,7 @@ async def test_apply_is_refused_as_stale_when_production_changed_after_planning(
     engine = await make_engine()
     seed(production)
     plan = await make_plan(engine, tool, args)
-    await approve(engine, plan)
+    await approve_all(engine, plan)
     change(production.client("dynamodb"))
     changed = world(production)
 
@@ -613,7 +603,7 @@ async def test_a_table_delete_above_the_detail_limit_lists_every_item_by_digest(
     items = [c for c in plan.changes if c.kind == "dynamodb.item"]
     assert len(items) == 5 and all(c.before["detail"] == "digest" for c in items)
     assert any("5 item(s)" in n and "and 2 more" in n for n in plan.rehearsal["notes"])
-    await approve(engine, plan)
+    await approve_all(engine, plan)
     assert (await engine.apply(plan.id, "alice")).status is Status.APPLIED
     assert "orders" not in world(production)
 
@@ -671,7 +661,7 @@ async def test_a_table_deleted_by_one_plan_and_created_by_the_next_is_a_replace(
     engine = await make_engine()
     seed(production)
     deleted = await make_plan(engine, "delete_dynamodb_table", {"table": "orders"})
-    await approve(engine, deleted)
+    await approve_all(engine, deleted)
     assert (await engine.apply(deleted.id, "alice")).status is Status.APPLIED
     created = await make_plan(
         engine, "create_dynamodb_table", {"table": "orders", "partition_key": {"name": "pk", "type": "S"}}
@@ -751,6 +741,34 @@ async def test_on_a_production_target_a_table_delete_needs_an_allow_rule_and_two
     )
     plan = await make_plan(allowed, "delete_dynamodb_table", {"table": "orders"})
     assert plan.required_approvals == 2
-    await approve(allowed, plan)
+    await approve_all(allowed, plan)
     assert (await allowed.apply(plan.id, "alice")).status is Status.APPLIED
     assert "orders" not in world(production)
+
+
+async def test_a_number_key_of_more_than_28_digits_names_exactly_that_item(
+    make_engine: Any, production: Production
+) -> None:
+    # DynamoDB keeps 38 digits. A key normalised at Python's default 28-digit precision would name
+    # (and delete) another item than the one the agent named.
+    engine = await make_engine()
+    c = production.client("dynamodb")
+    c.create_table(
+        TableName="ledger",
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "N"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    named, other = "1234567890123456789012345678901", "1234567890123456789012345679000"
+    for k in (named, other):
+        c.put_item(TableName="ledger", Item={"id": N(k), "v": N("0.12345678901234567890123456789012345")})
+    plan = await make_plan(engine, "delete_dynamodb_item", {"table": "ledger", "key": {"id": N(named)}})
+    table = f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/ledger"
+    (change,) = plan.changes
+    assert change.address == item_address(table, {"id": N(named)})
+    assert change.before == {"id": N(named), "v": N("0.12345678901234567890123456789012345")}
+    await approve_all(engine, plan)
+    applied = await engine.apply(plan.id, "alice")
+    assert applied.status is Status.APPLIED, applied.outcome
+    left = {i["id"]["N"] for i in c.scan(TableName="ledger")["Items"]}
+    assert left == {other}

@@ -23,6 +23,7 @@ from interlock.server.store import Store
 from interlock.tools import ec2 as ec2tools
 from interlock.tools.spec import Footprint
 from tests.conftest import Production, config_text
+from tests.plans import approve, make_plan
 
 SPECS = {s.name: s for s in ec2tools.SPECS}
 ACCOUNT = "123456789012"
@@ -92,16 +93,6 @@ def world(prod: Production) -> dict[str, Any]:
         tags = {t["Key"]: t["Value"] for t in g.get("Tags", [])}
         out[g["GroupId"]] = (g["GroupName"], g.get("VpcId"), g["Description"], tags, sorted(rules, key=str))
     return out
-
-
-async def make_plan(engine: Engine, tool: str, args: dict[str, Any], reason: str = "test change") -> Plan:
-    spec = SPECS[tool]
-    return await engine.plan(spec, spec.args.model_validate(args), reason, None)
-
-
-async def approve(engine: Engine, plan: Plan, who: str = "alice") -> None:
-    recorded, _ = await engine.store.record_decision(plan, who, "approve", "", plan.required_approvals)
-    assert recorded
 
 
 def actions(plan: Plan) -> dict[str, list[str]]:
@@ -318,7 +309,10 @@ async def test_a_scope_deny_on_the_vpc_glob_refuses_a_create(
         ({"protocol": "-1", "cidr": "10.0.0.0/8"}, {"all-ports"}),
         ({"protocol": "tcp", "from_port": 0, "to_port": 65535, "cidr": "10.1.0.0/16"}, {"all-ports"}),
         ({"protocol": "-1", "cidr": "0.0.0.0/0"}, {"all-ports", "public-exposure"}),
-        ({"protocol": "tcp", "from_port": 1, "to_port": 65535, "cidr": "10.1.0.0/16"}, set()),
+        ({"protocol": "tcp", "from_port": 1, "to_port": 65535, "cidr": "10.1.0.0/16"}, {"all-ports"}),
+        ({"protocol": "tcp", "from_port": 1, "to_port": 1024, "cidr": "10.1.0.0/16"}, set()),
+        ({"protocol": "tcp", "from_port": 22, "to_port": 22, "cidr": "0.0.0.0/1"}, {"public-exposure"}),
+        ({"protocol": "tcp", "from_port": 0, "to_port": 1000, "ipv6_cidr": "2000::/3"}, {"public-exposure"}),
     ],
 )
 async def test_risk_flags_are_raised_by_the_rules_that_open_too_much_and_only_by_them(

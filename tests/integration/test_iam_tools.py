@@ -26,13 +26,14 @@ from interlock.sandbox.diff import Action
 from interlock.server.config import parse_config
 from interlock.server.errors import PlanRefused, PlanStale, ScopeDenied
 from interlock.server.pipeline import Engine
-from interlock.server.plans import Plan, Status
+from interlock.server.plans import Status
 from interlock.server.playground import start_moto_process
 from interlock.server.store import Store
 from interlock.tools import ALL_SPECS
 from interlock.tools import iam as iamtools
 from interlock.tools.spec import Footprint
 from tests.conftest import Production, config_text
+from tests.plans import approve, make_plan, nonzero
 
 SPECS = {s.name: s for s in iamtools.SPECS}
 ACCOUNT = "123456789012"  # moto's default account: what STS GetCallerIdentity answers there
@@ -272,20 +273,6 @@ def assert_(condition: Any) -> None:
     assert condition
 
 
-async def make_plan(engine: Engine, tool: str, args: dict[str, Any], reason: str = "test change") -> Plan:
-    spec = SPECS[tool]
-    return await engine.plan(spec, spec.args.model_validate(args), reason, None)
-
-
-async def approve(engine: Engine, plan: Plan, who: str = "alice") -> None:
-    recorded, _ = await engine.store.record_decision(plan, who, "approve", "", plan.required_approvals)
-    assert recorded
-
-
-def nonzero(summary: dict[str, int]) -> dict[str, int]:
-    return {k: v for k, v in summary.items() if v}
-
-
 def _strip(state: Any) -> Any:
     return None if state is None else {k: v for k, v in state.items() if k not in iamtools.VOLATILE}
 
@@ -404,6 +391,29 @@ async def test_a_deny_on_one_role_does_not_refuse_another(
         await store.close()
 
 
+async def test_a_deny_written_in_lower_case_refuses_a_role_named_in_another_case(
+    production: Production, moto_sandbox: MotoSandbox, tmp_path: Path
+) -> None:
+    # IAM names ignore case: Break-Glass-2 is judged by a rule on role/break-glass*
+    pattern = arn("role/break-glass*")
+    rule = f'[[targets.prod.scopes.resources.deny]]\nactions = ["create", "update", "delete"]\npatterns = ["{pattern}"]\n'
+    cfg = parse_config(config_text(production.endpoint, tmp_path / "db", rule), "iam deny")
+    store = await Store.open(cfg.store.path or "")
+    import anyio
+
+    moto_sandbox._lock = anyio.Lock()
+    e = Engine(config=cfg, store=store, specs={s.name: s for s in ALL_SPECS}, sandbox=moto_sandbox)
+    try:
+        seed(production)
+        for given in ("Break-Glass-2", arn("role/BREAK-GLASS-admin")):
+            with pytest.raises(ScopeDenied):
+                await make_plan(e, "create_iam_role", {"role": given, "trust_policy": EC2_TRUST})
+        assert await store.list_plans() == []
+        assert not role_exists(production, "Break-Glass-2")
+    finally:
+        await store.close()
+
+
 # ---------------------------------------------------------------- the diff and the risk flags
 
 
@@ -478,6 +488,25 @@ ESCALATING = [
         },
     ),
     ("attach_iam_role_policy", {"role": "runner", "policy": ADMIN}),
+    # spellings an agent might try to dodge the flag with
+    (
+        "put_iam_role_policy",
+        {
+            "role": "app",
+            "policy_name": "put",
+            "document": doc({"Effect": "Allow", "Action": "iam:Put*", "Resource": "arn:aws:iam::*:role/*"}),
+        },
+    ),
+    (
+        "put_iam_role_policy",
+        {
+            "role": "app",
+            "policy_name": "pass-all",
+            "document": doc(
+                {"Effect": "Allow", "Action": "IAM:PASSROLE", "Resource": f"arn:aws:iam::{ACCOUNT}:role/*"}
+            ),
+        },
+    ),
 ]
 HARMLESS = [
     ("put_iam_role_policy", {"role": "app", "policy_name": "logs", "document": WRITE_LOGS}),
@@ -528,6 +557,11 @@ WIDENING = [
     ("update_iam_assume_role_policy", {"role": "app", "trust_policy": trust("*")}),
     ("update_iam_assume_role_policy", {"role": "app", "trust_policy": trust({"AWS": "999999999999"})}),
     ("create_iam_role", {"role": "x", "trust_policy": trust({"AWS": "arn:aws:iam::999999999999:role/ci"})}),
+    ("update_iam_assume_role_policy", {"role": "app", "trust_policy": trust({"AWS": "arn:aws:iam::*:root"})}),
+    (
+        "update_iam_assume_role_policy",
+        {"role": "app", "trust_policy": trust({"AWS": "arn:aws:sts::999999999999:assumed-role/ops/alice"})},
+    ),
 ]
 NARROW = [
     (

@@ -22,11 +22,12 @@ from interlock.sandbox.diff import Action
 from interlock.server.config import parse_config
 from interlock.server.errors import PlanRefused, PlanStale, ScopeDenied
 from interlock.server.pipeline import Engine
-from interlock.server.plans import Plan, Status
+from interlock.server.plans import Status
 from interlock.server.store import Store
 from interlock.tools import awslambda
 from interlock.tools.spec import Footprint
 from tests.conftest import Production, config_text
+from tests.plans import approve, make_plan
 
 SPECS = {s.name: s for s in awslambda.SPECS}
 ACCOUNT = "123456789012"
@@ -93,16 +94,6 @@ def world(prod: Production) -> dict[str, Any]:
             "code": c["CodeSha256"],
         }
     return out
-
-
-async def make_plan(engine: Engine, tool: str, args: dict[str, Any], reason: str = "test change") -> Plan:
-    spec = SPECS[tool]
-    return await engine.plan(spec, spec.args.model_validate(args), reason, None)
-
-
-async def approve(engine: Engine, plan: Plan, who: str = "alice") -> None:
-    recorded, _ = await engine.store.record_decision(plan, who, "approve", "", plan.required_approvals)
-    assert recorded
 
 
 def cases(ids: dict[str, str]) -> dict[str, tuple[str, dict[str, Any], Any]]:

@@ -22,9 +22,10 @@ from interlock.sandbox.diff import Action
 from interlock.server.config import parse_config
 from interlock.server.errors import PlanRefused, PlanStale, SandboxUnavailable, ScopeDenied
 from interlock.server.pipeline import Engine
-from interlock.server.plans import Plan, Status
+from interlock.server.plans import Status
 from interlock.tools import sqs as sqstools
 from tests.conftest import Production, config_text
+from tests.plans import approve, make_plan, nonzero, scoped_engine
 
 SPECS = {s.name: s for s in sqstools.SPECS}
 ACCOUNT = "123456789012"
@@ -96,20 +97,6 @@ def seed(prod: Production, messages: int = 3) -> None:
     )
     sqs(prod).create_queue(QueueName="empty")
     send(prod, "orders", messages)
-
-
-async def make_plan(engine: Engine, tool: str, args: dict[str, Any], reason: str = "test change") -> Plan:
-    spec = SPECS[tool]
-    return await engine.plan(spec, spec.args.model_validate(args), reason, None)
-
-
-async def approve(engine: Engine, plan: Plan, who: str = "alice") -> None:
-    recorded, _ = await engine.store.record_decision(plan, who, "approve", "", plan.required_approvals)
-    assert recorded
-
-
-def nonzero(summary: dict[str, int]) -> dict[str, int]:
-    return {k: v for k, v in summary.items() if v}
 
 
 def attrs(prod: Production, name: str) -> dict[str, str]:
@@ -403,11 +390,6 @@ async def test_message_counts_drifting_do_not_make_a_purge_stale(
     assert attrs(production, "orders")["ApproximateNumberOfMessages"] == "0"
 
 
-def scoped_engine(engine: Engine, production: Production, tmp_path: Path, rules: str) -> Engine:
-    cfg = parse_config(config_text(production.endpoint, tmp_path / "scoped.db", rules), "scoped config")
-    return Engine(config=cfg, store=engine.store, specs=engine.specs, sandbox=engine.sandbox)
-
-
 DENY_ORDERS = (
     '[[targets.prod.scopes.resources.deny]]\nactions = ["create", "update", "delete"]\n'
     f'patterns = ["{arn("orders")}"]\n'
@@ -592,3 +574,28 @@ async def test_the_approval_screen_shows_the_messages_a_purge_loses(
     assert "approximate_messages: 6 → 0" in screen
     assert "holds_messages: true → false" in screen
     assert "data-loss" in screen
+
+
+async def test_a_new_queue_with_a_redrive_policy_names_its_dead_letter_queue_and_applies(
+    engine: Engine, production: Production, tmp_path: Path
+) -> None:
+    # A create's redrive policy needs its dead-letter queue in the sandbox (moto refuses one that is
+    # missing), and scope rules judge that queue as they do for set_sqs_queue_attributes.
+    seed(production)
+    redrive = json.dumps({"deadLetterTargetArn": arn("orders-dlq"), "maxReceiveCount": 4})
+    args = {"queue": "orders-2", "attributes": {"RedrivePolicy": redrive}}
+    plan = await make_plan(engine, "create_sqs_queue", args)
+    assert arn("orders-dlq") in plan.footprint["addresses"]
+    assert nonzero(plan.summary) == {"create": 1}
+    await approve(engine, plan)
+    assert (await engine.apply(plan.id, "alice")).status is Status.APPLIED
+    assert json.loads(attrs(production, "orders-2")["RedrivePolicy"])["deadLetterTargetArn"] == arn(
+        "orders-dlq"
+    )
+    deny = f'[[targets.prod.scopes.resources.deny]]\nactions = ["create", "update", "read"]\npatterns = ["{arn("orders-dlq")}"]\n'
+    with pytest.raises(ScopeDenied):
+        await make_plan(
+            scoped_engine(engine, production, tmp_path, deny),
+            "create_sqs_queue",
+            {**args, "queue": "orders-3"},
+        )

@@ -21,19 +21,20 @@ import aiosqlite
 import pytest
 
 from interlock.sandbox.diff import Action
-from interlock.server.config import parse_config
 from interlock.server.errors import PlanRefused, PlanStale, ScopeDenied
 from interlock.server.pipeline import Engine
-from interlock.server.plans import Plan, Status
+from interlock.server.plans import Status
 from interlock.server.render import plan_lines
 from interlock.tools import ssm as ssmtools
-from tests.conftest import Production, config_text
+from tests.conftest import Production
+from tests.plans import approve, make_plan, nonzero, scoped_engine
 
 SPECS = {s.name: s for s in ssmtools.SPECS}
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 SECRET = "hunter2-very-secret"
 NEW_SECRET = "correct-horse-battery-staple"
+VOLATILE_FIELDS = set(ssmtools.VOLATILE)
 
 
 def arn(name: str) -> str:
@@ -83,20 +84,6 @@ def seed(prod: Production) -> None:
         Name="/app/db/password", Value=SECRET, Type="SecureString", Overwrite=True, Description="db password"
     )
     ssm(prod).put_parameter(Name="flag", Value="on", Type="String")
-
-
-async def make_plan(engine: Engine, tool: str, args: dict[str, Any], reason: str = "test change") -> Plan:
-    spec = SPECS[tool]
-    return await engine.plan(spec, spec.args.model_validate(args), reason, None)
-
-
-async def approve(engine: Engine, plan: Plan) -> None:
-    recorded, _ = await engine.store.record_decision(plan, "alice", "approve", "", plan.required_approvals)
-    assert recorded
-
-
-def nonzero(summary: dict[str, int]) -> dict[str, int]:
-    return {k: v for k, v in summary.items() if v}
 
 
 def in_plan_terms(seen: dict[str, Any]) -> dict[str, Any]:
@@ -365,11 +352,6 @@ async def test_apply_is_refused_as_stale_when_the_parameter_changed_in_productio
     assert world(production) == changed, "a stale plan applies nothing"
 
 
-def scoped_engine(engine: Engine, production: Production, tmp_path: Path, rules: str) -> Engine:
-    cfg = parse_config(config_text(production.endpoint, tmp_path / "scoped.db", rules), "scoped config")
-    return Engine(config=cfg, store=engine.store, specs=engine.specs, sandbox=engine.sandbox)
-
-
 DENY_SECRETS = (
     '[[targets.prod.scopes.resources.deny]]\nactions = ["create", "update", "delete"]\n'
     f'patterns = ["{arn("/app/db/password")}", "{arn("flag")}"]\n'
@@ -494,3 +476,45 @@ async def test_a_parameter_of_another_account_or_region_is_refused(
     ):
         with pytest.raises(PlanRefused, match="account"):
             await make_plan(engine, "delete_ssm_parameters", {"names": [other]})
+
+
+async def test_a_one_level_name_written_with_a_slash_keeps_production_s_spelling_in_the_rehearsal(
+    engine: Engine, production: Production
+) -> None:
+    # SSM keeps '/solo' as it was written, and 'solo' names the same parameter. The sandbox must hold
+    # it under production's spelling: otherwise the plan shows a rename that production never makes,
+    # and the apply ends diverged.
+    ssm(production).put_parameter(Name="/solo", Value="on", Type="String")
+    plan = await make_plan(
+        engine, "put_ssm_parameter", {"name": "solo", "value": "off", "type": "String", "overwrite": True}
+    )
+    (change,) = plan.changes
+    assert change.before is not None and change.after is not None
+    assert change.before["name"] == change.after["name"] == "/solo"
+    assert {k for k in change.after if change.after[k] != change.before.get(k)} - VOLATILE_FIELDS == {
+        "value",
+        "version",
+    }
+    await approve(engine, plan)
+    applied = await engine.apply(plan.id, "alice")
+    assert applied.status is Status.APPLIED, applied.outcome
+    assert ssm(production).get_parameter(Name="/solo")["Parameter"]["Value"] == "off"
+
+
+async def test_interlock_show_json_prints_a_secure_string_only_as_its_hash(
+    engine: Engine, production: Production, tmp_path: Path
+) -> None:
+    from tests.conftest import cli_env, config_text, run_cli
+
+    seed(production)
+    plan = await make_plan(
+        engine,
+        "put_ssm_parameter",
+        {"name": "/app/db/password", "value": NEW_SECRET, "type": "SecureString", "overwrite": True},
+    )
+    config = tmp_path / "interlock.toml"
+    config.write_text(config_text(production.endpoint, Path(engine.config.store.path or "")))
+    shown = run_cli(["show", str(plan.id), "--json"], cli_env(tmp_path, INTERLOCK_CONFIG=str(config)))
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["args"]["value"] == sha(NEW_SECRET)
+    assert NEW_SECRET not in shown.stdout

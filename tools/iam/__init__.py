@@ -130,6 +130,22 @@ def kind_of(address: str) -> str:
     return split(address)[0]
 
 
+_judged_as_parent = judged_as_parent(SEPARATOR)
+
+
+def judged_as(address: str) -> tuple[str, ...]:
+    """What else scope rules judge an address as: its role (a rule on a role's ARN judges its
+    policies), and the same addresses in lower case: IAM names ignore case (``Break-Glass`` is the
+    role ``break-glass``), so a rule written in lower case also judges a name spelt in another case
+    (a create of ``Break-Glass-2`` by a deny on ``role/break-glass*``)."""
+    forms = list(_judged_as_parent(address))
+    for form in (address, *forms):
+        low = form.lower()
+        if low != form and low not in forms:
+            forms.append(low)
+    return tuple(forms)
+
+
 def read_addresses(a: Any) -> list[str]:
     """What a read names: a role, one of its inline policies, a policy, or the whole space."""
     if isinstance(a, RolePolicy):
@@ -842,7 +858,8 @@ TOOLSET = Toolset(
     read_addresses=read_addresses,
     risk_flags=("privilege-escalation", "trust-widened"),
     child_separator=SEPARATOR,
-    judged_as=judged_as_parent(SEPARATOR),
+    judged_as=judged_as,
+    case_insensitive=True,
     account_scoped=True,
     error_hints={
         "NoSuchEntity": "check the role or policy with list_iam_roles / list_iam_policies",

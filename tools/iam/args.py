@@ -110,6 +110,8 @@ def check_document(value: str, limit: int, what: str) -> str:
         doc = json.loads(value, object_pairs_hook=_no_duplicates)
     except ValueError as exc:
         raise ValueError(f"is not a valid JSON policy document ({exc})") from None
+    except RecursionError:  # nested deeper than any policy: refused as an argument, not a crash
+        raise ValueError("is nested too deeply to be a JSON policy document") from None
     if not isinstance(doc, dict) or "Statement" not in doc:
         raise ValueError('must be a JSON object with a "Statement" (one statement or a list of them)')
     stmts = doc["Statement"]

@@ -27,7 +27,7 @@ from typing import Any
 DEFAULT_VERSION = "2012-10-17"
 _LISTS = ("Action", "NotAction", "Resource", "NotResource")
 _PRINCIPALS = ("Principal", "NotPrincipal")
-ACCOUNT_RE = re.compile(r"^(?:arn:aws[a-z-]*:iam::)?([0-9]{12})(?::.*)?$")
+ACCOUNT_RE = re.compile(r"^(?:arn:aws[a-z-]*:(?:iam|sts)::)?([0-9]{12})(?::.*)?$")
 
 
 def _strings(value: Any) -> list[str]:
@@ -151,8 +151,56 @@ def principal_text(principal: Any) -> str:
 
 # ---------------------------------------------------------------- risk rules
 
-# Actions that let a principal grant itself (or another) more than it has.
-ESCALATING_ON_ANY_RESOURCE = ("iam:passrole", "sts:assumerole")
+# Actions that let a principal grant itself (or another) more than it has, when allowed on every
+# resource (or a wildcard covering every role, user or policy): pass or assume any role, or write
+# any role's, user's or group's permissions or trust (iam:Put*, iam:Attach*, a new default policy
+# version, a new access key or password for another user).
+ESCALATING_ON_ANY_RESOURCE = (
+    "iam:passrole",
+    "sts:assumerole",
+    "iam:putrolepolicy",
+    "iam:attachrolepolicy",
+    "iam:updateassumerolepolicy",
+    "iam:putrolepermissionsboundary",
+    "iam:deleterolepermissionsboundary",
+    "iam:putuserpolicy",
+    "iam:attachuserpolicy",
+    "iam:putgrouppolicy",
+    "iam:attachgrouppolicy",
+    "iam:addusertogroup",
+    "iam:createpolicyversion",
+    "iam:setdefaultpolicyversion",
+    "iam:createaccesskey",
+    "iam:createloginprofile",
+    "iam:updateloginprofile",
+)
+_ACTION_NAMES = {
+    "iam:passrole": "iam:PassRole",
+    "sts:assumerole": "sts:AssumeRole",
+    "iam:putrolepolicy": "iam:PutRolePolicy",
+    "iam:attachrolepolicy": "iam:AttachRolePolicy",
+    "iam:updateassumerolepolicy": "iam:UpdateAssumeRolePolicy",
+    "iam:putrolepermissionsboundary": "iam:PutRolePermissionsBoundary",
+    "iam:deleterolepermissionsboundary": "iam:DeleteRolePermissionsBoundary",
+    "iam:putuserpolicy": "iam:PutUserPolicy",
+    "iam:attachuserpolicy": "iam:AttachUserPolicy",
+    "iam:putgrouppolicy": "iam:PutGroupPolicy",
+    "iam:attachgrouppolicy": "iam:AttachGroupPolicy",
+    "iam:addusertogroup": "iam:AddUserToGroup",
+    "iam:createpolicyversion": "iam:CreatePolicyVersion",
+    "iam:setdefaultpolicyversion": "iam:SetDefaultPolicyVersion",
+    "iam:createaccesskey": "iam:CreateAccessKey",
+    "iam:createloginprofile": "iam:CreateLoginProfile",
+    "iam:updateloginprofile": "iam:UpdateLoginProfile",
+}
+# Resources a wildcard must cover to count as "every resource" of its kind (any role, user, group
+# or managed policy, whatever its path).
+_PROBES: tuple[tuple[str, ...], ...] = (
+    ("role/interlock-probe", "role/a/b/interlock-probe"),
+    ("user/interlock-probe", "user/a/interlock-probe"),
+    ("group/interlock-probe", "group/a/interlock-probe"),
+    ("policy/interlock-probe", "policy/a/interlock-probe"),
+)
 # AWS managed policies that grant administrator-level access (all actions, or all of IAM).
 ADMIN_POLICY_NAMES = frozenset(
     {
@@ -175,42 +223,73 @@ def is_admin_policy_arn(policy_arn: str) -> bool:
 
 def _matches(action: str, pattern: str) -> bool:
     """Whether the IAM action pattern ``pattern`` (``iam:Pass*``, ``*``) covers ``action``."""
-    return fnmatch.fnmatchcase(action.lower(), pattern.lower())
+    return fnmatch.fnmatchcase(action.lower(), pattern.strip().lower())
+
+
+def _allows(statement: Any) -> bool:
+    return isinstance(statement, dict) and str(statement.get("Effect", "")).lower() == "allow"
+
+
+def _covers_every(resource: str) -> bool:
+    """Whether a Resource pattern covers every resource (``*``), or every role/user/group (or every
+    managed policy) of an account (``arn:aws:iam::*:role/*``, ``arn:aws:iam::123456789012:*``)."""
+    if resource == "*":
+        return True
+    if "*" not in resource and "?" not in resource:
+        return False
+    parts = resource.split(":", 5)
+    account = parts[4] if len(parts) > 4 and re.fullmatch(r"[0-9]{12}", parts[4]) else "000000000000"
+    partition = parts[1] if len(parts) > 1 and parts[1].startswith("aws") else "aws"
+
+    def every(probes: tuple[str, ...]) -> bool:
+        return all(fnmatch.fnmatchcase(f"arn:{partition}:iam::{account}:{p}", resource) for p in probes)
+
+    return any(every(kind) for kind in _PROBES)
 
 
 def escalation(statement: Any) -> str | None:
     """Why an Allow statement grants privilege escalation, or None: any action (``*``), all of IAM
     (``iam:*``), an Allow with ``NotAction`` (everything but a list), or ``iam:PassRole`` /
-    ``sts:AssumeRole`` (a wildcard covering them counts) on every resource (``*``)."""
-    if not isinstance(statement, dict) or statement.get("Effect") != "Allow":
+    ``sts:AssumeRole`` / an action that writes a role's, user's or group's permissions
+    (``iam:Put*``, ``iam:Attach*``, ``iam:CreatePolicyVersion``, ...) — a wildcard covering them
+    counts — on every resource (``*``, or a wildcard covering every role, user, group or policy).
+    Action names are matched ignoring case, as IAM does."""
+    if not _allows(statement):
         return None
     actions = _as_list(statement.get("Action"))
     if "NotAction" in statement:
         return "allows every action except " + ", ".join(_as_list(statement["NotAction"]))
     for action in actions:
-        if action in ("*", "*:*"):
+        if action.strip() in ("*", "*:*"):
             return "allows every action (*)"
         if _matches("iam:createrole", action) and _matches("iam:putrolepolicy", action):
             return f"allows all of IAM ({action})"
     resources = _as_list(statement.get("Resource"))
-    any_resource = "*" in resources or "NotResource" in statement
+    any_resource = any(_covers_every(r) for r in resources) or "NotResource" in statement
     if any_resource:
         for wanted in ESCALATING_ON_ANY_RESOURCE:
             hit = [a for a in actions if _matches(wanted, a)]
             if hit:
-                name = "iam:PassRole" if wanted == "iam:passrole" else "sts:AssumeRole"
-                return f"allows {name} ({', '.join(hit)}) on every resource (*)"
+                return f"allows {_ACTION_NAMES[wanted]} ({', '.join(hit)}) on every resource ({', '.join(resources) or '*'})"
     return None
+
+
+def _wildcard_principal(value: str) -> bool:
+    """An AWS principal that names no one in particular: ``*``, or an ARN or id with a wildcard
+    (``arn:aws:iam::*:root``). IAM refuses the latter, but the sandbox does not check principals,
+    so it is read as what it asks for: anyone."""
+    return "*" in value or "?" in value
 
 
 def trusted(document: Any) -> tuple[bool, set[str]]:
     """What a trust policy lets assume the role: (anyone, the AWS accounts named). ``anyone`` is an
-    Allow to ``Principal: "*"`` (or ``{"AWS": "*"}``) or an Allow with ``NotPrincipal``,
-    whatever its conditions; accounts come from AWS principals (an account id, or any ARN in it)."""
+    Allow to ``Principal: "*"`` (or ``{"AWS": "*"}``, or an AWS principal with a wildcard such as
+    ``arn:aws:iam::*:root``) or an Allow with ``NotPrincipal``, whatever its conditions; accounts
+    come from AWS principals (an account id, or any IAM or STS ARN in it)."""
     anyone = False
     accounts: set[str] = set()
     for st in statements(document):
-        if not isinstance(st, dict) or st.get("Effect") != "Allow":
+        if not _allows(st):
             continue
         if "NotPrincipal" in st:
             anyone = True
@@ -218,12 +297,17 @@ def trusted(document: Any) -> tuple[bool, set[str]]:
         if principal == "*":
             anyone = True
             continue
+        # a "*" of any principal type is no one in particular
+        if isinstance(principal, dict) and any(
+            v == "*" for vals in principal.values() for v in _as_list(vals)
+        ):
+            anyone = True
         aws = principal.get("AWS") if isinstance(principal, dict) else principal
         for value in _as_list(aws):
-            if value == "*":
+            if _wildcard_principal(value):
                 anyone = True
                 continue
-            found = ACCOUNT_RE.match(value)
+            found = ACCOUNT_RE.match(value.strip())
             if found:
                 accounts.add(found.group(1))
     return anyone, accounts

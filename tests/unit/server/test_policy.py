@@ -883,3 +883,18 @@ def test_a_rule_on_a_resource_s_arn_covers_what_lies_inside_it(parent: str, chil
     assert policy.resource_decision("prod", allow.targets["prod"], "update", child).allowed
     neighbour = child.replace(parent, parent + "-archive", 1)
     assert not policy.resource_decision("prod", allow.targets["prod"], "update", neighbour).allowed
+
+
+def test_iam_addresses_are_matched_ignoring_case_whichever_side_wrote_which_case() -> None:
+    """IAM names ignore case: a deny written as role/Break-Glass* judges break-glass-2 and
+    BREAK-GLASS; S3 keys do not, and keep exact-case matching."""
+    config = cfg(
+        '[[targets.prod.scopes.resources.deny]]\nactions = ["create", "update", "delete"]\n'
+        'patterns = ["arn:aws:iam::*:role/Break-Glass*", "aws:s3:::Logs/*"]\n'
+    )
+    target = config.targets["prod"]
+    for name in ("break-glass-2", "BREAK-GLASS", "Break-Glass#inline/p"):
+        assert not policy.resource_decision("prod", target, "create", f"arn:aws:iam::1:role/{name}").allowed
+    assert policy.resource_decision("prod", target, "create", "arn:aws:iam::1:role/other").allowed
+    assert policy.resource_decision("prod", target, "create", "aws:s3:::logs/a").allowed
+    assert not policy.resource_decision("prod", target, "create", "aws:s3:::Logs/a").allowed

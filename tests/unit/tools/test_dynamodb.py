@@ -123,6 +123,24 @@ def test_attribute_values_must_be_dynamodb_typed_json() -> None:
     )
 
 
+@pytest.mark.parametrize("number", ["1E+100000000", "-1e999999999", "1E-1000000000", "1e+126", "1E-131"])
+def test_a_number_outside_dynamodbs_range_is_refused_as_an_argument_not_a_crash(number: str) -> None:
+    # Decimal raises Overflow (not a ValueError) for huge exponents, and rounds tiny ones to 0: both
+    # are out of DynamoDB's range and must be refused with the rule named.
+    for where in ({"attributes": {"x": {"N": number}}}, {"key": {"pk": {"N": number}}}):
+        kw: dict[str, Any] = {"table": "orders", "key": {"pk": {"S": "a"}}, **where}
+        assert "range" in refusal(PutItem, **kw), where
+
+
+def test_a_number_with_few_digits_and_a_large_exponent_is_in_range() -> None:
+    # 1E+125 has one significant digit: DynamoDB takes it (its range ends below 1E+126).
+    item = PutItem(
+        table="orders", key={"pk": {"S": "a"}}, attributes={"x": {"N": "1E+125"}, "y": {"N": "-9.9E-130"}}
+    )
+    assert item.attributes["x"] == {"N": "1" + "0" * 125}
+    assert item.attributes["y"] == {"N": "-0." + "0" * 129 + "99"}
+
+
 def test_keys_are_one_or_two_scalar_attributes_and_not_repeated_in_the_attributes() -> None:
     assert "S, N or B" in refusal(PutItem, table="orders", key={"pk": {"BOOL": True}})
     assert "empty" in refusal(PutItem, table="orders", key={"pk": {"S": ""}})
@@ -251,6 +269,9 @@ def test_the_approval_screen_summarises_items_and_tables_and_confirms_by_table_n
         ["2 attribute(s)"],
         frozenset(),
     )
+    digest = {"detail": "digest", "sha256": "sha256:" + "ab" * 32, "attributes": 3}
+    bits, covered = ddb.summarize("dynamodb.item", digest)  # type: ignore[misc]
+    assert "sha256" in covered and any(digest["sha256"] in b for b in bits)  # a covered value is shown whole
     bits, covered = ddb.summarize("dynamodb.table", table(backups=2))  # type: ignore[misc]
     assert bits == ["PAY_PER_REQUEST", "PITR off", "2 backup(s)"] and "pitr" in covered
     assert ddb.confirm_name(ddb.table_fp(PutItem(table=ARN, key={"pk": {"S": "a"}}), items=True)) == "orders"

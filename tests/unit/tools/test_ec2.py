@@ -199,3 +199,43 @@ def test_every_write_tool_footprint_round_trips_through_the_store_shape() -> Non
         assert fp.patterns() and all(
             p.startswith("arn:aws:ec2:us-east-1:123456789012:security-group/") for p in fp.patterns()
         )
+
+
+@pytest.mark.parametrize(
+    ("state", "flags"),
+    [
+        # the internet in halves, or nearly all of it, is still anyone
+        ({"protocol": "tcp", "from_port": 22, "to_port": 22, "cidr": "0.0.0.0/1"}, ["public-exposure"]),
+        ({"protocol": "tcp", "from_port": 22, "to_port": 22, "cidr": "128.0.0.0/1"}, ["public-exposure"]),
+        ({"protocol": "tcp", "from_port": 3389, "to_port": 3389, "cidr": "64.0.0.0/2"}, ["public-exposure"]),
+        ({"protocol": "tcp", "from_port": 22, "to_port": 22, "ipv6_cidr": "2000::/3"}, ["public-exposure"]),
+        ({"protocol": "tcp", "from_port": 22, "to_port": 22, "ipv6_cidr": "8000::/1"}, ["public-exposure"]),
+        # a range that includes 22 is not a web port
+        ({"protocol": "tcp", "from_port": 0, "to_port": 1000, "cidr": "0.0.0.0/0"}, ["public-exposure"]),
+        # every port but one or two is every port
+        ({"protocol": "tcp", "from_port": 1, "to_port": 65535, "cidr": "10.0.0.0/8"}, ["all-ports"]),
+        ({"protocol": "udp", "from_port": 0, "to_port": 65534, "cidr": "10.0.0.0/8"}, ["all-ports"]),
+        # private blocks, however large, and narrow public ones are not anyone
+        ({"protocol": "tcp", "from_port": 22, "to_port": 22, "cidr": "10.0.0.0/8"}, []),
+        ({"protocol": "tcp", "from_port": 22, "to_port": 22, "cidr": "203.0.113.0/24"}, []),
+        ({"protocol": "tcp", "from_port": 22, "to_port": 22, "ipv6_cidr": "fc00::/7"}, []),
+        ({"protocol": "tcp", "from_port": 8000, "to_port": 9000, "cidr": "10.0.0.0/8"}, []),
+    ],
+)
+def test_flags_are_not_dodged_by_splitting_the_internet_or_trimming_a_port(
+    state: dict[str, Any], flags: list[str]
+) -> None:
+    assert [f for f, _ in ec2.risks([_opened(**state)])] == flags
+
+
+@pytest.mark.parametrize("value", ["0.0.0.0/0 pl-01234567", "pl-01234567/cidr/10.0.0.0/8", "xpl-0123abcd"])
+def test_a_prefix_list_id_is_exactly_an_id_not_text_around_one(value: str) -> None:
+    # the id becomes part of the rule's address, which scope rules and the approver read
+    with pytest.raises(ValidationError):
+        rule(protocol="tcp", from_port=22, to_port=22, prefix_list_id=value)
+    assert rule(protocol="tcp", from_port=22, to_port=22, prefix_list_id="pl-0123abcd").prefix_list_id
+
+
+def test_a_vpc_id_is_exactly_an_id() -> None:
+    with pytest.raises(ValidationError):
+        ec2.GroupRef.model_validate({"group": "web", "vpc_id": "x vpc-0123abcd"})

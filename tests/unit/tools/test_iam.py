@@ -396,3 +396,90 @@ def test_an_escalating_version_that_is_not_the_default_is_flagged_too() -> None:
     assert "not the default" in found[0][1]
     harmless = _policy((True, narrow), (False, doc(allow("s3:PutObject"))))
     assert flags([Change(address, Action.UPDATE, before, harmless, kind="iam.policy")]) == set()
+
+
+# ---------------------------------------------------------------- flags an agent might dodge
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        # writing any role's permissions or trust is escalation, however it is spelt
+        allow("iam:Put*"),
+        allow("IAM:PUTROLEPOLICY"),
+        allow(["s3:GetObject", "iam:Attach*"]),
+        allow("iam:CreatePolicyVersion", f"arn:aws:iam::{ACCOUNT}:policy/*"),
+        allow("iam:UpdateAssumeRolePolicy"),
+        allow("iam:CreateAccessKey", "arn:aws:iam::*:user/*"),
+        # a wildcard covering every role is every resource for PassRole / AssumeRole
+        allow("iam:PassRole", "arn:aws:iam::*:role/*"),
+        allow("iam:PassRole", f"arn:aws:iam::{ACCOUNT}:*"),
+        allow("sts:AssumeRole", "arn:aws:iam::*:*"),
+        allow("iam:PassRole", ["arn:aws:s3:::b", "arn:*"]),
+    ],
+)
+def test_escalation_is_recognised_in_the_spellings_an_agent_might_try(statement: dict[str, Any]) -> None:
+    assert documents.escalation(documents.normalize_statement(statement))
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        allow("iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/app-*"),
+        allow("iam:PutRolePolicy", f"arn:aws:iam::{ACCOUNT}:role/app-runner"),
+        allow("iam:List*"),
+    ],
+)
+def test_a_narrowly_scoped_iam_write_is_not_escalation(statement: dict[str, Any]) -> None:
+    assert documents.escalation(documents.normalize_statement(statement)) is None
+
+
+@pytest.mark.parametrize(
+    "principal",
+    [
+        {"AWS": "arn:aws:iam::*:root"},
+        {"AWS": ["arn:aws:iam::111111111111:root", "arn:aws:iam::*:role/*"]},
+        {"AWS": "*", "Service": "ec2.amazonaws.com"},
+        {"Federated": "*"},
+    ],
+)
+def test_a_wildcard_principal_in_any_spelling_is_anyone(principal: Any) -> None:
+    before = _role(trust({"Service": "ec2.amazonaws.com"}))
+    change = Change(ROLE, Action.UPDATE, before, _role(trust(principal)), kind="iam.role")
+    assert flags([change]) == {"trust-widened"}
+
+
+def test_an_account_named_by_an_sts_session_arn_is_a_new_trusted_account() -> None:
+    before = _role(trust({"Service": "ec2.amazonaws.com"}))
+    after = _role(trust({"AWS": "arn:aws:sts::999999999999:assumed-role/ops/alice"}))
+    assert flags([Change(ROLE, Action.UPDATE, before, after, kind="iam.role")]) == {"trust-widened"}
+
+
+def test_a_customer_policy_version_granting_iam_put_on_every_role_is_escalation() -> None:
+    address = f"arn:aws:iam::{ACCOUNT}:policy/p"
+    narrow = doc(allow("s3:GetObject"))
+    after = _policy((False, narrow), (True, doc(allow("iam:Put*", "arn:aws:iam::*:role/*"))))
+    change = Change(address, Action.UPDATE, _policy((True, narrow)), after, kind="iam.policy")
+    assert flags([change]) == {"privilege-escalation"}
+
+
+def test_a_document_nested_too_deeply_is_refused_as_an_argument_not_a_crash() -> None:
+    deep = '{"Version": "2012-10-17", "Statement": ' + "[" * 3000 + "]" * 3000 + "}"
+    with pytest.raises(ValidationError, match="nested too deeply"):
+        args.PutRolePolicy.model_validate(
+            {"role": "app", "policy_name": "p", "document": deep, "reason": "r"}
+        )
+    trust_args = {"role": "app", "trust_policy": deep, "reason": "r"}
+    with pytest.raises(ValidationError, match="nested too deeply"):
+        args.UpdateTrust.model_validate(trust_args)
+
+
+def test_scope_rules_judge_an_iam_name_in_any_case_by_its_lower_case_form() -> None:
+    from interlock.server.policy import first_match
+
+    pattern = [f"arn:aws:iam::{ACCOUNT}:role/break-glass*"]
+    assert first_match(f"arn:aws:iam::{ACCOUNT}:role/Break-Glass-2", pattern) == 0
+    assert first_match(f"arn:aws:iam::{ACCOUNT}:role/BREAK-GLASS#inline/p", pattern) == 0
+    assert first_match(f"arn:aws:iam::{ACCOUNT}:role/app", pattern) is None
+    # the role of a policy is still what a rule on the role judges
+    assert iam.judged_as(f"{ROLE}#inline/p")[0] == ROLE

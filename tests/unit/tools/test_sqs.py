@@ -61,6 +61,9 @@ def test_a_malformed_queue_is_refused_with_the_rule(queue: str, why: str) -> Non
         "https://sqs.us-east-1.amazonaws.com/123456789012/orders",
         "https://queue.amazonaws.com/123456789012/orders",
         "http://127.0.0.1:5000/123456789012/orders",  # an emulator's URL names no region
+        "https://sqs.us-east-1.api.aws/123456789012/orders",
+        "https://vpce-0a1b.sqs.us-east-1.vpce.amazonaws.com/123456789012/orders",
+        "https://sqs.us-east-1.amazonaws.com./123456789012/orders/",
     ],
 )
 def test_canonical_names_the_queue_by_its_arn_and_is_idempotent(given: str) -> None:
@@ -77,6 +80,13 @@ def test_canonical_names_the_queue_by_its_arn_and_is_idempotent(given: str) -> N
         "https://sqs.eu-west-1.amazonaws.com/123456789012/orders",
         "https://sqs.us-east-1.amazonaws.com/210987654321/orders",
         "https://eu-west-1.queue.amazonaws.com/123456789012/orders",
+        # AWS endpoints of other shapes name their region too: never read as the target's region.
+        "https://sqs.eu-west-1.amazonaws.com./123456789012/orders",
+        "https://sqs.eu-west-1.api.aws/123456789012/orders",
+        "https://sqs-fips.us-east-2.amazonaws.com/123456789012/orders",
+        "https://vpce-0a1b2c3d-4e5f.sqs.eu-west-1.vpce.amazonaws.com/123456789012/orders",
+        "https://SQS.EU-WEST-1.AMAZONAWS.COM/123456789012/orders",
+        "https://sqs.amazonaws.com/123456789012/orders",  # an AWS host that names no region
     ],
 )
 def test_canonical_refuses_a_queue_of_another_account_or_region(given: str) -> None:
@@ -120,6 +130,32 @@ def test_attribute_values_are_taken_as_sqs_strings() -> None:
     ],
 )
 def test_attributes_are_checked_as_sqs_checks_them(attributes: dict[str, str], why: str) -> None:
+    with pytest.raises(ValidationError, match=why):
+        args(sqs.SetAttributes, queue="orders", attributes=attributes)
+
+
+@pytest.mark.parametrize(
+    "attributes,why",
+    [
+        ({"Policy": "[" * 5000}, "nested"),
+        ({"RedrivePolicy": '{"a":' + "[" * 3000}, "nested"),
+        ({"RedrivePolicy": "[" * 30000}, "bytes"),
+        (
+            {"VisibilityTimeout": "\uff13\uff10"},
+            "0 to 43200",
+        ),  # fullwidth 30: isdigit() and int() take it, SQS does not
+        ({"DelaySeconds": "\u0661"}, "0 to 900"),  # Arabic-Indic 1
+        (
+            {
+                "RedrivePolicy": '{"deadLetterTargetArn": "arn:aws:sqs:us-east-1:1:d", "maxReceiveCount": "\uff15"}'
+            },
+            "1 to 1,000",
+        ),
+    ],
+)
+def test_hostile_attribute_values_are_refused_with_the_rule_not_a_crash(
+    attributes: dict[str, str], why: str
+) -> None:
     with pytest.raises(ValidationError, match=why):
         args(sqs.SetAttributes, queue="orders", attributes=attributes)
 

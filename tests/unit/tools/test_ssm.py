@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ from pydantic import ValidationError
 from interlock.sandbox.aws.ssm import replaced, seeded_hash, seeded_value
 from interlock.sandbox.diff import Action, Change
 from interlock.tools import ssm
-from interlock.tools.spec import Place, ToolFailure
+from interlock.tools.spec import Limits, Place, ToolFailure
 
 PLACE = Place(target="prod", region="us-east-1", account="123456789012")
 ARN = "arn:aws:ssm:us-east-1:123456789012:parameter/app/db/url"
@@ -84,6 +85,18 @@ def test_a_path_is_named_by_its_arn_and_its_read_names_everything_under_it() -> 
 def test_a_malformed_name_is_refused_with_the_rule(name: str, why: str) -> None:
     with pytest.raises(ValidationError, match=why):
         args(ssm.GetParameter, name=name)
+
+
+def test_an_allowed_pattern_that_backtracks_without_end_is_refused_in_bounded_time() -> None:
+    # Python's re has no timeout: matched in the server itself, this pattern would hold the event
+    # loop for a very long time (for 4,096 characters: for good). It is refused, with why.
+    started = time.monotonic()
+    with pytest.raises(ValidationError, match="backtracks"):
+        args(ssm.PutParameter, name="/a", value="a" * 42 + "!", type="String", allowed_pattern=r"(a|aa)+$")
+    assert time.monotonic() - started < ssm.PATTERN_SECONDS + 5
+    assert args(ssm.PutParameter, name="/a", value="a" * 42, type="String", allowed_pattern=r"(a|aa)+")
+    with pytest.raises(ValidationError, match="not a regular expression"):
+        args(ssm.PutParameter, name="/a", value="a", type="String", allowed_pattern="(")
 
 
 def test_put_checks_what_ssm_checks() -> None:
@@ -163,3 +176,42 @@ def test_a_delete_and_a_put_of_one_parameter_in_a_rehearsal_is_a_replace() -> No
         "arn:aws:ssm:us-east-1:123456789012:parameter/flag",
     }
     assert replaced(calls[1:], "123456789012", "us-east-1") == set()
+
+
+def test_a_path_listing_names_each_parameter_by_the_address_interlock_derives() -> None:
+    # The ARN in SSM's answer is not trusted: a missing or odd one would escape the scope rules that
+    # hide denied parameters from the listing.
+    class Client:
+        def get_parameters_by_path(self, **kw: Any) -> dict[str, Any]:
+            return {
+                "Parameters": [
+                    {"Name": "/app/db/url", "Type": "String", "Value": "x", "Version": 1},
+                    {
+                        "Name": "/app/key",
+                        "Type": "SecureString",
+                        "Value": "k",
+                        "Version": 2,
+                        "ARN": "arn:aws:ssm:x",
+                    },
+                ]
+            }
+
+    a = ssm.canonical(None, args(ssm.GetByPath, path="/app", recursive=True), PLACE)
+    listed = ssm.read_by_path(Client(), a, Limits())
+    assert [p["arn"] for p in listed["parameters"]] == [
+        "arn:aws:ssm:us-east-1:123456789012:parameter/app/db/url",
+        "arn:aws:ssm:us-east-1:123456789012:parameter/app/key",
+    ]
+    assert "value" not in listed["parameters"][1]
+
+
+def test_the_approval_summary_stands_only_for_what_it_shows_in_full() -> None:
+    # A created or deleted parameter's attributes that the summary covers are not listed again, so
+    # each must be in the summary itself, whole (a data type, the full hash).
+    state = _param("SecureString", 2, tier="Advanced", data_type="aws:ec2:image", last_modified="t")
+    bits, covered = ssm.summarize("ssm.parameter", state) or ([], frozenset())
+    text = " ".join(bits)
+    for key in (
+        covered - {"name", "last_modified", "last_modified_user"} - {k for k in covered if k not in state}
+    ):
+        assert str(state[key]) in text, key

@@ -197,10 +197,43 @@ class ToolArguments:
         return [f.alias or n for n, f in self.model.model_fields.items()]
 
     def check(self, arguments: dict[str, Any]) -> None:
+        where = _lone_surrogate(arguments)
+        if where is not None:
+            raise ToolError(
+                f"invalid arguments for {self.tool}, so nothing was called: {where} holds a lone surrogate "
+                "(a code point U+D800-U+DFFF on its own), which is not text: no AWS API, Docker or the plan "
+                f"store can carry it. Remove it and call {self.tool} again."
+            )
         try:
             self.model.model_validate(self.meta.pre_parse_json(arguments))
         except ValidationError as exc:
             raise ToolError(_validation_message(self.tool, exc, self.names)) from exc
+
+
+MAX_WALK = 100_000  # values looked at for lone surrogates; a larger call is refused by its models anyway
+
+
+def _lone_surrogate(arguments: Any) -> str | None:
+    """Where a string (a key or a value, at any depth) of the call holds a lone surrogate, as an
+    ASCII-safe path (``tags['\\ud800']`` is written with the escape), or None. Iterative: a deeply
+    nested argument cannot exhaust the stack here."""
+    todo: list[tuple[str, Any]] = [("", arguments)]
+    for _ in range(MAX_WALK):
+        if not todo:
+            return None
+        path, value = todo.pop()
+        if isinstance(value, str):
+            if any("\ud800" <= ch <= "\udfff" for ch in value):
+                return path.encode("ascii", "backslashreplace").decode()
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                key = f"{path}[{k!r}]" if path else str(k)
+                if isinstance(k, str) and any("\ud800" <= ch <= "\udfff" for ch in k):
+                    return key.encode("ascii", "backslashreplace").decode()
+                todo.append((key, v))
+        elif isinstance(value, list | tuple):
+            todo.extend((f"{path}[{i}]", v) for i, v in enumerate(value))
+    return None
 
 
 class InterlockMCP(MCPServer):

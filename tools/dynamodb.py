@@ -48,6 +48,7 @@ import binascii
 import json
 import re
 import time
+import unicodedata
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -59,6 +60,7 @@ from interlock.sandbox.aws.common import parse_arn
 from interlock.sandbox.aws.dynamodb import (
     DIGEST,
     ITEM_MARK,
+    condition_error,
     create_request,
     is_table,
     item_address,
@@ -113,6 +115,38 @@ VALUE_HELP = (
     "DynamoDB-typed JSON, one type key per value: {'S': 'text'}, {'N': '42'}, {'B': '<base64>'}, "
     "{'BOOL': true}, {'NULL': true}, {'M': {...}}, {'L': [...]}, {'SS': [...]}, {'NS': [...]}, {'BS': [...]}"
 )
+
+
+def _lone_surrogate(data: Any) -> str | None:
+    """Where ``data`` (an argument, any JSON) holds a lone surrogate, in a string or a key; walked
+    without recursion, as an argument may be nested thousands deep."""
+    stack: list[tuple[str, Any]] = [("", data)]
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, str):
+            if any(0xD800 <= ord(c) <= 0xDFFF for c in value):
+                return where or repr(value)
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                if isinstance(k, str) and any(0xD800 <= ord(c) <= 0xDFFF for c in k):
+                    return f"{where}[{k!r}]" if where else repr(k)
+                stack.append((f"{where}[{k!r}]" if where else str(k), v))
+        elif isinstance(value, list):
+            stack.extend((f"{where}[{i}]", v) for i, v in enumerate(value))
+    return None
+
+
+def _text(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``check``, after refusing a lone surrogate anywhere in the value (a refusal that quoted one
+    could not be encoded: pydantic-core raises UnicodeEncodeError instead of the refusal)."""
+
+    def checked(value: Any) -> Any:
+        where = _lone_surrogate(value)
+        if where is not None:
+            raise ValueError(f"{where} holds a lone surrogate, which is not text: send valid Unicode")
+        return check(value)
+
+    return checked
 
 
 def _table(value: str) -> str:
@@ -226,8 +260,8 @@ def _key(value: dict[str, Any]) -> dict[str, Any]:
     return normalize_item(value)
 
 
-Attributes = Annotated[dict[str, Any], AfterValidator(_attributes)]
-Key = Annotated[dict[str, Any], AfterValidator(_key)]
+Attributes = Annotated[dict[str, Any], AfterValidator(_text(_attributes))]
+Key = Annotated[dict[str, Any], AfterValidator(_text(_key))]
 Names = Field(
     None,
     description="ExpressionAttributeNames: placeholders ('#n') for attribute names used in the expressions.",
@@ -265,15 +299,86 @@ def _start_key(value: dict[str, Any] | None) -> dict[str, Any] | None:
     return normalize_item(value)
 
 
-StartKey = Annotated[dict[str, Any] | None, AfterValidator(_start_key)]
-ExprNames = Annotated[dict[str, str] | None, AfterValidator(_names)]
-ExprValues = Annotated[dict[str, Any] | None, AfterValidator(_values)]
+StartKey = Annotated[dict[str, Any] | None, AfterValidator(_text(_start_key))]
+ExprNames = Annotated[dict[str, str] | None, AfterValidator(_text(_names))]
+ExprValues = Annotated[dict[str, Any] | None, AfterValidator(_text(_values))]
+
+
+_NAME_PLACEHOLDER = re.compile(r"#[A-Za-z0-9_]+")
+_VALUE_PLACEHOLDER = re.compile(r":[A-Za-z0-9_]+")
+
+
+def check_placeholders(
+    expressions: list[str], names: dict[str, str] | None, values: dict[str, Any] | None
+) -> None:
+    """Every '#name' and ':value' the expressions use is defined, and every one defined is used, as
+    DynamoDB requires (moto answers an undefined placeholder with a 500, not a validation error)."""
+    text = " ".join(expressions)
+    for pattern, given, what, arg in (
+        (_NAME_PLACEHOLDER, names or {}, "name", "expression_attribute_names"),
+        (_VALUE_PLACEHOLDER, values or {}, "value", "expression_attribute_values"),
+    ):
+        used = set(pattern.findall(text))
+        undefined = sorted(used - set(given))
+        if undefined:
+            raise ValueError(
+                f"the expressions use the attribute {what} placeholder {undefined[0]!r}, "
+                f"which {arg} does not define"
+            )
+        unused = sorted(set(given) - used)
+        if unused:
+            raise ValueError(f"{arg} defines {unused[0]!r}, which no expression uses (DynamoDB refuses that)")
+
+
+def _tag_text(text: str) -> bool:
+    return all(c in "_.:/=+-@" or unicodedata.category(c)[0] in "LNZ" for c in text)
+
+
+def _tags(value: dict[str, str]) -> dict[str, str]:
+    for k, v in value.items():
+        if not 1 <= len(k) <= 128 or len(v) > 256 or k.lower().startswith("aws:"):
+            raise ValueError(
+                f"tag {k!r}: keys are 1-128 characters not starting with 'aws:', values at most 256 characters"
+            )
+        if not (_tag_text(k) and _tag_text(v)):
+            raise ValueError(f"tag {k!r}: DynamoDB tags hold only letters, digits, spaces and _.:/=+-@")
+    return value
 
 
 class Arguments(BaseModel):
     """A tool's arguments: exactly the fields declared, never an unknown one."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_lone_surrogate(cls, data: Any) -> Any:
+        # Not text DynamoDB can store; and a refusal quoting one could not be encoded to say so.
+        where = _lone_surrogate(data)
+        if where is not None:
+            raise ValueError(f"{where} holds a lone surrogate, which is not text: send valid Unicode")
+        return data
+
+    @model_validator(mode="after")
+    def _placeholders(self) -> Any:
+        if "expression_attribute_names" not in type(self).model_fields:
+            return self
+        fields = (
+            "key_condition_expression",
+            "filter_expression",
+            "condition_expression",
+            "update_expression",
+        )
+        expressions = [e for f in fields if isinstance(e := getattr(self, f, None), str)]
+        names = getattr(self, "expression_attribute_names", None)
+        values = getattr(self, "expression_attribute_values", None)
+        check_placeholders(expressions, names, values)
+        condition = getattr(self, "condition_expression", None)
+        if isinstance(condition, str):
+            error = condition_error(condition, names, values)
+            if error:
+                raise ValueError(f"condition_expression is not a valid ConditionExpression ({error})")
+        return self
 
 
 class WriteArguments(Arguments):
@@ -440,7 +545,9 @@ class CreateTable(WriteArguments):
         None, ge=1, description="Write capacity units (PROVISIONED only; required then)."
     )
     stream_view_type: StreamView | None = Field(None, description="Enable a stream with this view type.")
-    tags: dict[str, str] = Field(default_factory=dict, description="Tags (at most 50).", max_length=50)
+    tags: Annotated[dict[str, str], AfterValidator(_text(_tags))] = Field(
+        default_factory=dict, description="Tags (at most 50).", max_length=50
+    )
     deletion_protection: bool = Field(False, description="Refuse deletes of the table until turned off.")
 
     @model_validator(mode="after")

@@ -359,7 +359,22 @@ class CreateGroup(Arguments):
                 raise ValueError(
                     f"tag {k!r}: keys are 1-128 characters not starting with 'aws:', values at most 256 characters"
                 )
+            bad = next((c for c in k + v if not _xml_char(c)), None)
+            if bad is not None:
+                raise ValueError(f"tag {k!r} holds {bad!r}: EC2 tags cannot hold control characters")
         return self
+
+
+def _xml_char(c: str) -> bool:
+    """A character EC2's XML answers can carry (XML 1.0's Char; moto sends others back as is, in XML
+    no parser reads)."""
+    n = ord(c)
+    return (
+        c in "\t\n\r"
+        or (0x20 <= n <= 0xD7FF and not 0x7F <= n <= 0x9F)
+        or 0xE000 <= n <= 0xFFFD
+        or 0x10000 <= n <= 0x10FFFF
+    )
 
 
 class DeleteGroup(GroupRef):

@@ -306,8 +306,34 @@ def _tags(value: dict[str, str]) -> dict[str, str]:
 # ---------------------------------------------------------------- arguments
 
 
+def _lone_surrogate(data: Any) -> str | None:
+    """The name of the argument of ``data`` (a call's arguments) holding a lone surrogate, in a
+    string, a key or a value, or None; pydantic lets one through, and it reaches SQS (and then
+    the plan's hash, which cannot encode it)."""
+    stack: list[tuple[str, Any]] = [(str(k), v) for k, v in data.items()] if isinstance(data, dict) else []
+    while stack:
+        where, value = stack.pop()
+        texts = [value] if isinstance(value, str) else []
+        if isinstance(value, dict):
+            texts = [k for k in value if isinstance(k, str)]
+            stack.extend((where, v) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((where, v) for v in value)
+        if any(0xD800 <= ord(c) <= 0xDFFF for t in texts for c in t):
+            return where
+    return None
+
+
 class Arguments(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_lone_surrogate(cls, data: Any) -> Any:
+        where = _lone_surrogate(data)
+        if where is not None:
+            raise ValueError(f"{where!r} holds a lone surrogate, which is not text: send valid Unicode")
+        return data
 
 
 class WriteArguments(Arguments):

@@ -111,6 +111,26 @@ def key_json(key: dict[str, Any]) -> str:
 # ---------------------------------------------------------------- addresses
 
 
+def condition_error(
+    expression: str, names: dict[str, str] | None, values: dict[str, Any] | None
+) -> str | None:
+    """Why the rehearsal's emulator cannot parse this ConditionExpression, or None if it can.
+
+    moto answers a malformed condition (``'0'``, ``'n >'``, an unmatched parenthesis) with a 500,
+    not DynamoDB's ValidationException; a write tool asks here first and refuses the expression."""
+    from moto.dynamodb.comparisons import get_filter_expression
+
+    try:
+        get_filter_expression(expression, names or {}, values or {})
+    except ValueError as exc:  # moto's parser's own syntax errors
+        return str(exc)[:200] or "a syntax error"
+    except RecursionError:
+        return "it is nested too deeply"
+    except Exception:  # noqa: BLE001 - anything else moto reports itself, as DynamoDB would
+        return None
+    return None
+
+
 def table_arn(region: str, account: str, name: str) -> str:
     return f"arn:aws:dynamodb:{region}:{account}:table/{name}"
 

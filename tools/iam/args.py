@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -37,6 +38,10 @@ MAX_PATH = 512
 MAX_DESCRIPTION = 1000
 MAX_TAGS = 50
 SEPARATOR = "#"
+# IAM's patterns: a role description is tab, LF, CR and Latin-1 printable text; a tag's key and
+# value letters, digits, spaces and _.:/=+-@ (moto sends other text back in XML no parser reads).
+DESCRIPTION_RE = re.compile(r"[\t\n\r\x20-\x7e\xa1-\xff]*")
+TAG_PUNCTUATION = frozenset("_.:/=+-@")
 
 
 def _role_ref(value: str) -> str:
@@ -153,6 +158,20 @@ def _tags(value: dict[str, str]) -> dict[str, str]:
             raise ValueError(f"tag {k!r}: IAM tag keys are 1-128 characters and values at most 256")
         if k.lower().startswith("aws:"):
             raise ValueError(f"tag {k!r}: keys starting with 'aws:' are reserved by AWS")
+        for text in (k, v):
+            if not all(c in TAG_PUNCTUATION or unicodedata.category(c)[0] in "LZN" for c in text):
+                raise ValueError(
+                    f"tag {k!r}: IAM tag keys and values hold only letters, digits, spaces and _.:/=+-@"
+                )
+    return value
+
+
+def _description(value: str) -> str:
+    if not DESCRIPTION_RE.fullmatch(value):
+        bad = next(c for c in value if not DESCRIPTION_RE.fullmatch(c))
+        raise ValueError(
+            f"holds {bad!r}: IAM allows in a role description only printable Latin-1 text, tabs and line breaks"
+        )
     return value
 
 
@@ -246,7 +265,7 @@ class CreateRole(Arguments):
             "At most 2,048 characters without whitespace."
         )
     )
-    description: str = Field(
+    description: Annotated[str, AfterValidator(_description)] = Field(
         "", description="The role's description (at most 1,000 characters).", max_length=MAX_DESCRIPTION
     )
     max_session_duration: int = Field(

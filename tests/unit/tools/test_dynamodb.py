@@ -316,3 +316,87 @@ def test_replaced_pairs_a_delete_and_create_of_one_table() -> None:
     assert SERVICE.replaced is not None
     assert SERVICE.replaced(calls, "123456789012", "us-east-1") == {ARN}
     assert SERVICE.replaced(calls[1:], "123456789012", "us-east-1") == set()
+
+
+# ---------------------------------------------------------------- crashes the fuzz found
+
+
+def test_a_placeholder_the_expressions_use_but_do_not_define_is_refused() -> None:
+    # moto answered '#n' without expression_attribute_names with a 500 ("cannot rehearse").
+    key = {"pk": {"S": "a"}}
+    assert "placeholder '#n', which expression_attribute_names does not define" in refusal(
+        PutItem,
+        table="t1x",
+        key=key,
+        condition_expression="#n = :v",
+        expression_attribute_values={":v": {"S": "x"}},
+    )
+    assert "placeholder ':v', which expression_attribute_values does not define" in refusal(
+        UpdateItem, table="t1x", key=key, update_expression="SET n = :v"
+    )
+    assert "defines ':w', which no expression uses" in refusal(
+        UpdateItem,
+        table="t1x",
+        key=key,
+        update_expression="SET n = :v",
+        expression_attribute_values={":v": {"S": "x"}, ":w": {"S": "y"}},
+    )
+    assert "placeholder '#k'" in refusal(ddb.Query, table="t1x", key_condition_expression="#k = :v")
+    assert UpdateItem(
+        table="t1x",
+        key=key,
+        update_expression="SET #n = :v",
+        condition_expression="attribute_exists(#n) AND #n <> :v",
+        expression_attribute_names={"#n": "name"},
+        expression_attribute_values={":v": {"S": "x"}},
+    )
+
+
+@pytest.mark.parametrize("condition", ["0", "n >", "((((", "attribute_exists(pk", "NOT", "contains(n)"])
+def test_a_condition_the_rehearsal_cannot_parse_is_refused(condition: str) -> None:
+    # moto answered these with a 500 ("cannot rehearse"), where DynamoDB gives a ValidationException.
+    text = refusal(ddb.DeleteItem, table="t1x", key={"pk": {"S": "a"}}, condition_expression=condition)
+    assert "condition_expression is not a valid ConditionExpression" in text
+    assert PutItem(table="t1x", key={"pk": {"S": "a"}}, condition_expression="attribute_not_exists(pk)")
+
+
+@pytest.mark.parametrize(
+    ("args", "where"),
+    [
+        ({"key": {"\ud800": None}}, "key['\\ud800']"),
+        ({"key": {"pk": {"S": "a\udc00"}}}, "key['pk']['S']"),
+        ({"key": {"pk": {"S": "a"}}, "condition_expression": "\ud800"}, "condition_expression"),
+    ],
+)
+def test_a_lone_surrogate_anywhere_in_the_arguments_is_refused_in_text_that_can_be_sent(
+    args: dict[str, Any], where: str
+) -> None:
+    # A refusal quoting the surrogate made pydantic-core raise UnicodeEncodeError: the internal-error net.
+    text = refusal(ddb.DeleteItem, table="t1x", **args)
+    assert f"{where} holds a lone surrogate" in text
+    assert "lone surrogate" in refusal(
+        ddb.Query, table="t1x", key_condition_expression="pk = :v", exclusive_start_key={"\ud800": None}
+    )
+
+
+@pytest.mark.parametrize("tags", [{"": ""}, {"aws:x": "1"}, {"k": "\x1f"}, {"k" * 129: "v"}])
+def test_a_table_tag_dynamodb_would_refuse_is_refused_before_the_rehearsal(tags: dict[str, str]) -> None:
+    # {'': ''} reached the rehearsal's boto3 call: "the sandbox failed ... Parameter validation failed".
+    assert "tag " in refusal(CreateTable, table="t1x", partition_key={"name": "pk", "type": "S"}, tags=tags)
+    assert CreateTable(
+        table="t1x", partition_key={"name": "pk", "type": "S"}, tags={"team": "web ü", "a:b": "c=d"}
+    )
+
+
+def test_a_lone_surrogate_in_a_field_is_refused_by_the_field_alone() -> None:
+    # The server checks a call against the tool function's signature (the fields' own types, not the
+    # models' validators) before the tool runs: the fields must refuse it in sendable text too.
+    from pydantic import create_model
+
+    fields = create_model("Fields", key=(ddb.Key, ...), values=(ddb.ExprValues, None))
+    for args in ({"key": {"\ud800": None}}, {"key": {"pk": {"S": "a"}}, "values": {":v": {"S": "\udfff"}}}):
+        with pytest.raises(ValidationError) as exc:
+            fields.model_validate(args)
+        text = exc.value.errors()[0]["msg"]
+        assert "holds a lone surrogate" in text
+        text.encode("utf-8")

@@ -483,3 +483,25 @@ def test_scope_rules_judge_an_iam_name_in_any_case_by_its_lower_case_form() -> N
     assert first_match(f"arn:aws:iam::{ACCOUNT}:role/app", pattern) is None
     # the role of a policy is still what a rule on the role judges
     assert iam.judged_as(f"{ROLE}#inline/p")[0] == ROLE
+
+
+# ---------------------------------------------------------------- crashes the fuzz found
+
+TRUST_DOC = json.dumps(
+    doc({"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"})
+)
+
+
+@pytest.mark.parametrize("description", ["\x1f", "a\x00b", "\u202e", "\U0001f600"])
+def test_a_role_description_outside_iams_characters_is_refused(description: str) -> None:
+    # moto sent a control character back in XML no parser reads: the internal-error net.
+    with pytest.raises(ValidationError, match="printable Latin-1 text"):
+        args.CreateRole(role="app", trust_policy=TRUST_DOC, description=description)
+    assert args.CreateRole(role="app", trust_policy=TRUST_DOC, description="Café\tapp\n(role) ü")
+
+
+@pytest.mark.parametrize("tags", [{"k": "\x1f"}, {"a\x00": "v"}, {"k": "a<b"}, {"k": "\ud800"}])
+def test_a_role_tag_outside_iams_characters_is_refused(tags: dict[str, str]) -> None:
+    with pytest.raises(ValidationError, match="only letters, digits, spaces"):
+        args.CreateRole(role="app", trust_policy=TRUST_DOC, tags=tags)
+    assert args.CreateRole(role="app", trust_policy=TRUST_DOC, tags={"team": "web ü", "a:b/c": "x=y+z@_.-"})

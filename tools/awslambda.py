@@ -260,9 +260,7 @@ def canonical(client: LambdaClient, args: Any, place: Place) -> Any:
         return args
     update: dict[str, Any] = {}
     if args.function.startswith("arn:"):
-        parsed = parse_arn(args.function)
-        assert parsed is not None
-        place.own(parsed, "functions")
+        place.own_arn(args.function, "functions")
     else:
         update["function"] = function_address(place, args.function)
     if isinstance(args, UpdateConfiguration):

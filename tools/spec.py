@@ -216,6 +216,17 @@ class Place:
                 "target that holds it",
             )
 
+    def own_arn(self, value: str, what: str, region: bool = True) -> Any:
+        """``value`` parsed as an ARN of the target's own account (and region): its ``Arn``;
+        refused (``ToolFailure``) when it is no ARN or another account's or region's."""
+        from interlock.sandbox.aws.common import parse_arn
+
+        parsed = parse_arn(value)
+        if parsed is None:
+            raise ToolFailure(f"{value} is not an ARN", f"name the {what} by its name or its ARN")
+        self.own(parsed, what, region)
+        return parsed
+
     def arn(self, service: str, resource: str, region: bool = True) -> str:
         """``arn:aws:SERVICE:REGION:ACCOUNT:RESOURCE`` (IAM's ARNs have no region: ``region=False``)."""
         if self.account is None:

@@ -135,9 +135,7 @@ def queue_arn(place: Place, value: str) -> str:
     """The canonical ARN of a queue named by name, URL or ARN, in ``place``'s region and account."""
     assert place.account is not None
     if value.startswith("arn:"):
-        parsed = parse_arn(value)
-        assert parsed is not None  # the argument model checked its shape
-        place.own(parsed, "queues")
+        place.own_arn(value, "queues")
         return value
     if value.startswith(("https://", "http://")):
         url = urlparse(value)

@@ -103,9 +103,7 @@ def parameter_arn(place: Place, value: str) -> str:
     """The canonical ARN of a parameter named by name or ARN, in ``place``'s region and account."""
     assert place.account is not None
     if value.startswith("arn:"):
-        parsed = parse_arn(value)
-        assert parsed is not None  # the argument model checked its shape
-        place.own(parsed, "parameters")
+        place.own_arn(value, "parameters")
         return place.arn("ssm", "parameter/" + name_of(value).lstrip("/"))
     return place.arn("ssm", "parameter/" + value.lstrip("/"))
 
@@ -341,9 +339,7 @@ def canonical(client: Any, args: Any, place: Place) -> Any:
     if isinstance(args, GetByPath):
         path = args.path
         if path.startswith("arn:"):
-            parsed = parse_arn(path)
-            assert parsed is not None  # the argument model checked its shape
-            place.own(parsed, "parameters")
+            place.own_arn(path, "parameters")
             path = path_of(path)
         return args.model_copy(update={"path": place.arn("ssm", "parameter/" + path.strip("/"))})
     if hasattr(args, "name"):

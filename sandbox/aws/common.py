@@ -14,7 +14,7 @@ import hashlib
 import json
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -299,9 +299,17 @@ class ClientCache:
     """boto3 clients on one endpoint, one per (service, region), each reporting its calls to the
     recorder of the current lease."""
 
-    def __init__(self, endpoint_url: str, credentials: dict[str, str]) -> None:
+    def __init__(
+        self,
+        endpoint_url: str,
+        credentials: dict[str, str],
+        dispatch: Callable[[Any], Callable[..., Any]] | None = None,
+    ) -> None:
         self.endpoint_url = endpoint_url
         self._credentials = credentials
+        # client -> a ``before-send`` handler answering that client's requests in-process;
+        # registered on each client this cache makes, and on no other
+        self._dispatch = dispatch
         self._clients: dict[tuple[str, str, str | None], Any] = {}
         self._lock = threading.Lock()
         self.recorder: Recorder | None = None
@@ -323,6 +331,8 @@ class ClientCache:
                 made.meta.events.register(f"before-parameter-build.{service}", self._record)
                 if account is not None:
                     made.meta.events.register(f"before-sign.{service}", _as_account(account))
+                if self._dispatch is not None:
+                    made.meta.events.register("before-send", self._dispatch(made))
                 self._clients[key] = made
             return self._clients[key]
 

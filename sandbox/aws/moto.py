@@ -1,9 +1,14 @@
-"""The embedded AWS sandbox: moto's threaded server on 127.0.0.1 (an ephemeral port), in this
-process. Seeding goes through moto's in-process backend objects instead of HTTP; rehearsal calls
-and snapshots still go over HTTP, through the same tool code as production.
+"""The embedded AWS sandbox: moto, in this process, reached without a socket.
+
+Every sandbox client carries a ``before-send`` handler, registered on that client alone, that
+hands the request to moto's own dispatcher (the one ``mock_aws`` uses) and returns its answer;
+seeding goes straight into moto's in-process backend objects. Nothing listens on a port.
 
 We never use ``mock_aws``: it patches botocore process-wide and would capture the calls meant
-for production (DESIGN.md §3, rule 4).
+for production (DESIGN.md §3, rule 4). A production client has no such handler, so it cannot
+reach this sandbox, and a sandbox client cannot reach anything else: its endpoint is a closed
+loopback port, and the handler answers every request itself (an unmatched one as
+``NotImplemented``), so a request never leaves the process.
 """
 
 from __future__ import annotations
@@ -15,46 +20,69 @@ from ..base import CannotRehearse, SandboxError
 from .common import ACCOUNT_ID, FAKE_CREDENTIALS, AwsSandbox, ClientCache, Recorder, Seeded
 from .services import MotoService, service
 
+# Where sandbox clients point. Port 9 (discard) on loopback: never an AWS endpoint, and if a
+# request ever got past the handler it would find nothing listening.
+SANDBOX_ENDPOINT = "http://127.0.0.1:9"
+
+NOT_IMPLEMENTED = (
+    b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>NotImplemented</Code>'
+    b"<Message>the embedded moto sandbox has no handler for this request</Message></Error>"
+)
+
+
+class InProcess:
+    """A ``before-send`` handler for one sandbox client: moto answers the request in-process.
+
+    The request's URL is rewritten from the sandbox endpoint to the AWS hostname moto's URL
+    patterns expect (``https://{endpoint prefix}.{region}.amazonaws.com`` + the same path and
+    query); the account header and everything else pass through as botocore signed them."""
+
+    def __init__(self, client: Any) -> None:
+        from moto.core.botocore_stubber import BotocoreStubber
+
+        meta = client.meta
+        self._local = meta.endpoint_url.rstrip("/")
+        self._aws = f"https://{meta.service_model.endpoint_prefix}.{meta.region_name}.amazonaws.com"
+        self._stubber = BotocoreStubber()
+        self._stubber.enabled = True
+
+    def __call__(self, request: Any, **kwargs: Any) -> Any:
+        from botocore.awsrequest import AWSResponse
+        from moto.core.botocore_stubber import MockRawResponse
+
+        if not request.url.startswith(self._local):
+            raise SandboxError(f"a sandbox client was asked to reach {request.url!r}: refused")
+        request.url = self._aws + request.url[len(self._local) :]
+        response = self._stubber("before-send", request)
+        if response is None:  # moto let it pass through: answer it here, never over the network
+            return AWSResponse(request.url, 501, {}, MockRawResponse(NOT_IMPLEMENTED))  # type: ignore[arg-type]
+        return response
+
 
 class MotoSandbox(AwsSandbox):
     """The embedded emulator. ``start()`` once; one rehearsal at a time."""
 
     kind = "aws"
 
-    def __init__(self, host: str = "127.0.0.1") -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self._host = host
-        self._server: Any = None
         self._admin: ClientCache | None = None
 
-    @property
-    def endpoint_url(self) -> str:
-        return self.clients.endpoint_url if self.clients else ""
-
     def start(self) -> None:
-        if self._server is not None:
+        if self.clients is not None:
             return
         try:
-            from moto.moto_server.threaded_moto_server import ThreadedMotoServer
-
             logging.getLogger("werkzeug").setLevel(logging.ERROR)
-            server = ThreadedMotoServer(ip_address=self._host, port=0, verbose=False)
-            server.start()
-            host, port = server.get_host_and_port()
+            self.clients = ClientCache(SANDBOX_ENDPOINT, FAKE_CREDENTIALS, dispatch=InProcess)
+            # seeding: not the rehearsal's calls, so not recorded
+            self._admin = ClientCache(SANDBOX_ENDPOINT, FAKE_CREDENTIALS, dispatch=InProcess)
+            self.clients.client("s3").list_buckets()  # warm up: the first request loads moto's S3 backend
         except Exception as exc:  # pragma: no cover - environment failure
+            self.clients = self._admin = None
             raise SandboxError(f"could not start the embedded moto sandbox: {exc}") from exc
-        self._server = server
-        self.clients = ClientCache(f"http://{host}:{port}", FAKE_CREDENTIALS)
-        self._admin = ClientCache(
-            f"http://{host}:{port}", FAKE_CREDENTIALS
-        )  # seeding: not the rehearsal's calls
-        self.clients.client("s3").list_buckets()  # warm up: the first request loads moto's S3 backend
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
-            self.clients = self._admin = None
+        self.clients = self._admin = None
 
     def describe(self) -> dict[str, Any]:
         import moto

@@ -17,7 +17,7 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
@@ -45,6 +45,8 @@ if TYPE_CHECKING:
     pass
 
 log = logging.getLogger("interlock.server")
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 MAX_CHANGES_OFFSET = 1_000_000  # far beyond any plan's changes (a rehearsal copies at most 25,000 objects)
 
@@ -567,8 +569,11 @@ def build_server(
     *,
     extra_specs: tuple[ToolSpec, ...] = (),
     on_engine: Callable[[Engine], Awaitable[None]] | None = None,
+    log_level: LogLevel = "WARNING",
 ) -> MCPServer:
-    """The MCP app. ``on_engine`` is awaited once the engine exists (hardened mode seals its store)."""
+    """The MCP app. ``on_engine`` is awaited once the engine exists (hardened mode seals its store).
+    ``log_level`` is what reaches stderr (interlock's, the SDK's, botocore's and the HTTP server's
+    lines); quiet by default, so a client's log shows only warnings and errors."""
     holder = Holder()
     specs = {s.name: s for s in (*ALL_SPECS, *extra_specs)}
     exposed = policy.exposed(config, list(specs.values()))
@@ -601,7 +606,7 @@ def build_server(
             else ""
         ),
         lifespan=lifespan,
-        log_level="WARNING",
+        log_level=log_level,
     )
     for spec in exposed:
         fn, desc = make_tool(holder, spec, config.is_playground)

@@ -99,7 +99,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from .app import build_server
 
     cfg = load_config(args.config)
-    server = build_server(cfg)
+    server = build_server(cfg, log_level=args.log_level.upper())
     if args.transport == "stdio":
         anyio.run(server.run_stdio_async)
     else:
@@ -716,6 +716,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--transport", choices=["stdio", "http"], default="stdio")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8765)
+    s.add_argument(
+        "--log-level",
+        type=str.lower,
+        choices=["debug", "info", "warning", "error", "critical"],
+        default="warning",
+        help="what is logged to stderr (default: warning; info adds botocore's and the HTTP server's lines)",
+    )
     s.set_defaults(fn=cmd_serve)
 
     s = sub.add_parser("demo", parents=[common], help="the whole story on the playground, in this terminal")

@@ -151,6 +151,7 @@ class Engine:
     _clients: dict[tuple[str, str], Any] = field(default_factory=dict)
     _accounts: dict[str, str] = field(default_factory=dict)
     _started: set[int] = field(default_factory=set)
+    _starting: anyio.Lock = field(default_factory=anyio.Lock)  # concurrent first calls start it once
 
     def __post_init__(self) -> None:
         if self.sandbox is not None:
@@ -301,11 +302,15 @@ class Engine:
         """Run the call in the target's sandbox; the sandbox's errors become refusals by category."""
         sandbox = self.sandbox_for(name, target)
         if id(sandbox) not in self._started:
-            try:
-                await anyio.to_thread.run_sync(sandbox.start)
-            except SandboxError as exc:
-                raise SandboxUnavailable(str(exc), "restart `interlock serve`; check the logs") from exc
-            self._started.add(id(sandbox))
+            async with self._starting:
+                if id(sandbox) not in self._started:
+                    try:
+                        await anyio.to_thread.run_sync(sandbox.start)
+                    except SandboxError as exc:
+                        raise SandboxUnavailable(
+                            str(exc), "restart `interlock serve`; check the logs"
+                        ) from exc
+                    self._started.add(id(sandbox))
         call = Call(
             tool=spec.name,
             service=spec.service,

@@ -13,7 +13,7 @@ loopback port, and the handler answers every request itself (an unmatched one as
 
 from __future__ import annotations
 
-import logging
+import threading
 from typing import Any
 
 from ..base import CannotRehearse, SandboxError
@@ -67,12 +67,22 @@ class MotoSandbox(AwsSandbox):
     def __init__(self) -> None:
         super().__init__()
         self._admin: ClientCache | None = None
+        self._starting = threading.Lock()
 
     def start(self) -> None:
+        with self._starting:
+            self._start()
+
+    def _start(self) -> None:
         if self.clients is not None:
             return
         try:
-            logging.getLogger("werkzeug").setLevel(logging.ERROR)
+            # moto's packages import each other in cycles; imported from two threads at once they
+            # fail ("partially initialized module"), so everything a rehearsal reaches is imported
+            # here, once, under the lock.
+            import moto.backends  # noqa: F401
+            import moto.core.botocore_stubber  # noqa: F401
+
             self.clients = ClientCache(SANDBOX_ENDPOINT, FAKE_CREDENTIALS, dispatch=InProcess)
             # seeding: not the rehearsal's calls, so not recorded
             self._admin = ClientCache(SANDBOX_ENDPOINT, FAKE_CREDENTIALS, dispatch=InProcess)

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import secrets
 import sys
 import tempfile
@@ -126,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("-n", type=int, default=30, help="plans per scenario (default 30)")
     p.add_argument("--quick", action="store_true", help="5 plans per scenario")
+    p.add_argument(
+        "--json", type=Path, help="also write the figures to this file (benchmarks/run.py reads it)"
+    )
     args = p.parse_args(argv)
     n = 5 if args.quick else args.n
     t0 = time.perf_counter()
@@ -137,6 +141,16 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 1
     print(table(results, n))
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                {
+                    "B7": {
+                        label: {k: percentile(v, 50) for k, v in series.items()} for label, series in results
+                    }
+                }
+            )
+        )
     print(f"(benchmark wall time {time.perf_counter() - t0:.1f} s)")
     return 0
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import platform
 import statistics
 import sys
@@ -172,6 +173,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--items", type=int, default=10_000, help="items in the table (default 10,000)")
     ap.add_argument("--runs", type=int, default=5, help="timed runs of each (default 5)")
+    ap.add_argument(
+        "--json", type=Path, help="also write the figures to this file (benchmarks/run.py reads it)"
+    )
     opts = ap.parse_args(argv)
     proc, endpoint = start_moto_process()
     try:
@@ -224,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
         ],
     ]
     print(render_table(headers, rows))
+    if opts.json:
+        opts.json.write_text(json.dumps({"B8": {"figure": wall, "floor": floor, "items": opts.items}}))
     print()
     print(
         f"filling production: {filled:.1f} s (not counted) · python {platform.python_version()} · "

@@ -15,6 +15,7 @@ plans stored (each exactly once), with the issue's goals beside them (>= 40 plan
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import socket
 import subprocess
@@ -135,7 +136,11 @@ def run(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="5 plans per agent instead of 25")
     p.add_argument("--agents", type=int, default=16)
     p.add_argument("--replicas", type=int, default=3)
+    p.add_argument(
+        "--json", type=Path, help="also write the figures to this file (benchmarks/run.py reads it)"
+    )
     args = p.parse_args(argv)
+    figures: list[dict[str, Any]] = []
     per_agent = 5 if args.quick else 25
     load_before = load_average()
     from tests.postgres import require_postgres, run_postgres
@@ -171,6 +176,10 @@ def run(argv: Sequence[str] | None = None) -> int:
             kept = anyio.run(stored, location, tag)
             ok = not out["errors"] and rate >= GOAL_RATE and p95 <= GOAL_P95_MS and kept == total
             missed |= not ok
+            figures.append({
+                "topology": label, "rate": rate, "p50": p50, "p95": p95, "errors": len(out["errors"]),
+                "stored": kept, "total": total,
+            })  # fmt: skip
             rows.append([
                 label, f"{args.agents} x {per_agent}", f"{rate:.1f}", f"{p50:.0f}", f"{p95:.0f}",
                 str(len(out["errors"])), f"{kept}/{total}", "ok" if ok else "MISSED",
@@ -187,6 +196,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         )
     )
     print(f"goals: >= {GOAL_RATE:.0f} plans/s, p95 <= {GOAL_P95_MS:.0f} ms, 0 errors, every plan stored once")
+    if args.json:
+        args.json.write_text(json.dumps({"B3": figures, "per_agent": per_agent, "agents": args.agents}))
     return 1 if missed else 0
 
 

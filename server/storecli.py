@@ -89,7 +89,7 @@ def cmd_copy(args: argparse.Namespace) -> int:
             dst = await Store.open(target, anchor=False)
             try:
                 counts = await src.copy_into(dst)
-                view = await dst.read_chain()
+                view = await dst.read_chain(full=True)
             finally:
                 await dst.close()
         finally:

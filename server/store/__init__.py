@@ -23,6 +23,7 @@ embedded default, ``sqlite.py``) or PostgreSQL (team mode, ``postgres.py``), beh
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -114,6 +115,20 @@ class ChainPlan:
     def approval(self, required: int) -> ApprovalState:
         """The plan's approval state, bound to the hash recorded when it was made."""
         return approval_state(self.decisions, self.created_hash, required)
+
+
+@dataclass(frozen=True)
+class _Verified:
+    """The chain up to row ``events`` (hash ``head``), verified and folded. Never mutated: a later
+    read copies what it folds into."""
+
+    authenticator: Any = None
+    events: int = 0
+    head: str = GENESIS
+    frozen: dict[str, Any] | None = None
+    plans: dict[int, ChainPlan] = field(default_factory=dict)
+    unauthenticated: list[str] = field(default_factory=list)
+    anchored: bool = False
 
 
 @dataclass
@@ -227,6 +242,7 @@ class Store:
         self._seen: dict[str, tuple[int, set[tuple[str, str, str]]]] = {}
         self._head: tuple[int, str] | None = None
         self.authenticator: EventAuthenticator | None = None  # hardened mode sets it
+        self._verified: _Verified | None = None  # the chain as far as it was verified (read_chain)
 
     @classmethod
     async def open(cls, location: Path | str, migrate: bool = True, anchor: bool = True) -> Store:
@@ -261,7 +277,7 @@ class Store:
         """Every row of this store into ``target`` (empty, migrated), ids and hashes as they are,
         in one transaction; then the target's chain is verified to end at this chain's head.
         Returns the rows copied per table."""
-        view = await self.read_chain()
+        view = await self.read_chain(full=True)
         if not view.ok:
             raise StoreError(
                 f"the source store's audit chain is broken ({view.message}): it is not copied",
@@ -295,7 +311,7 @@ class Store:
             if last is not None:
                 target._write_anchor(int(last[0]), str(last[1]))
             await target._ensure_anchor()
-        copied = await target.read_chain()
+        copied = await target.read_chain(full=True)
         at_head = await target.db.fetchone("SELECT hash FROM audit WHERE id = ?", (view.events,))
         if not copied.ok or (view.events and (at_head is None or at_head[0] != view.head)):
             raise StoreError(
@@ -455,38 +471,63 @@ class Store:
 
     async def verify_audit(self) -> tuple[bool, str, int]:
         """Walk the chain. Returns (ok, message, rows checked). See ``read_chain``."""
-        view = await self.read_chain()
+        view = await self.read_chain(full=True)
         return view.ok, view.message, view.events
 
-    async def read_chain(self) -> ChainView:
-        """Verify the whole chain and fold it into what it says.
+    async def read_chain(self, full: bool = False) -> ChainView:
+        """Verify the chain and fold it into what it says.
 
         Detects an edited, inserted or removed row, and a removed tail once a later event was
         written. A tail removed with nothing written after it needs an outside anchor: keep the
         head hash that ``interlock audit --verify`` prints. An attacker who rewrites every hash
         (the algorithm is public) forges a consistent chain: only hardened mode stops that.
+
+        The gate reads the chain on every apply, so a long-lived store keeps what it verified:
+        later calls verify only the rows written since (the cost of an apply does not grow with
+        the store), after checking that the last verified row still holds the hash it had and no
+        row before it is gone — otherwise the whole chain is walked again. What was verified is
+        never read again, so an in-place edit of an old row cannot change what this process
+        decides; ``full=True`` (``interlock audit --verify``, copies, and every new process's
+        first read) walks every row and finds it, and from then on the gate refuses too.
         """
         # The anchor first: it is written after its event committed, so every event it names is in
         # the snapshot the query below reads (read the other way round, a commit in between would
         # look like a cut tail).
         anchor = self._read_anchor()
+        start = None if full else self._verified
+        if start is not None and start.authenticator is not self.authenticator:
+            start = None  # verified under other rules (hardened mode seals events)
+        if start is not None and start.events:
+            # the last verified row is still there with its hash, and no row before it is gone
+            at = await self.db.fetchone(
+                "SELECT hash, (SELECT COUNT(*) FROM audit WHERE id <= ?) FROM audit WHERE id = ?",
+                (start.events, start.events),
+            )
+            if at is None or at[0] != start.head or int(at[1]) != start.events:
+                start = None
+        if start is None:
+            start = _Verified(self.authenticator)
+        # All rows in one call: iterating a cursor across awaits would leave a read statement open
+        # on this connection while another task of the same Store begins a write ("database is locked").
         rows = await self.db.fetchall(
-            "SELECT id, at, actor, event, plan_id, target, data, prev_hash, hash FROM audit ORDER BY id"
+            "SELECT id, at, actor, event, plan_id, target, data, prev_hash, hash FROM audit WHERE id > ? ORDER BY id",
+            (start.events,),
         )
-        prev = GENESIS
-        expected_id = 1
-        n = 0
-        plans: dict[int, ChainPlan] = {}
-        frozen: dict[str, Any] | None = None
-        unauthenticated: list[str] = []
-        anchored = False
+        prev = start.head
+        n = start.events
+        expected_id = n + 1
+        # Copy on write: views handed out earlier (and the kept state) never change under a reader.
+        plans = dict(start.plans)
+        touched: set[int] = set()
+        frozen = start.frozen
+        unauthenticated = list(start.unauthenticated)
+        anchored = start.anchored
         hash_at_anchor: str | None = None
 
         def broken(message: str) -> ChainView:
+            self._verified = None
             return ChainView(False, message, n, prev, frozen, plans, unauthenticated)
 
-        # All rows in one call: iterating a cursor across awaits would leave a read statement open
-        # on this connection while another task of the same Store begins a write ("database is locked").
         for r in rows:
             n += 1
             if r["id"] != expected_id:
@@ -517,6 +558,14 @@ class Store:
                 elif problem is None:
                     frozen = None
             else:
+                pid = r["plan_id"]
+                if pid is not None and int(pid) in plans and int(pid) not in touched:
+                    cp = plans[int(pid)]
+                    plans[int(pid)] = dataclasses.replace(
+                        cp, decisions=list(cp.decisions), unauthenticated=list(cp.unauthenticated)
+                    )
+                if pid is not None:
+                    touched.add(int(pid))
                 _fold(plans, r, data, self.authenticator)
         seq = await self.db.audit_sequence()
         if seq is not None and seq != expected_id - 1:
@@ -533,10 +582,16 @@ class Store:
                     f"audit rows {n + 1} to {anchor[0]} were removed from the end (the head anchor "
                     f"{self.anchor_path.name} recorded event {anchor[0]})"
                 )
+            if hash_at_anchor is None and 0 < anchor[0] <= start.events:
+                at = await self.db.fetchone("SELECT hash FROM audit WHERE id = ?", (anchor[0],))
+                hash_at_anchor = str(at[0]) if at is not None else None
             if hash_at_anchor != anchor[1]:
                 return broken(
                     f"audit row {anchor[0]} is not the one the head anchor {self.anchor_path.name} recorded"
                 )
+        kept = self._verified
+        if kept is None or kept.events <= n:
+            self._verified = _Verified(self.authenticator, n, prev, frozen, plans, unauthenticated, anchored)
         return ChainView(
             True,
             f"audit chain intact ({n} events, head {prev[:16]})",
@@ -612,7 +667,7 @@ class Store:
 
     async def verify_store(self) -> tuple[bool, list[str], ChainView]:
         """``audit --verify``: the chain itself, then every projection row against it."""
-        view = await self.read_chain()
+        view = await self.read_chain(full=True)
         if not view.ok:
             return False, [view.message], view
         problems: list[str] = list(view.unauthenticated)

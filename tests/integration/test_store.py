@@ -281,3 +281,78 @@ async def test_the_budget_and_history_queries_read_the_same_on_both_engines(stor
     assert await store.applied_actions("prod") == {("put_s3_object", "create", "s3.object")}
     assert await store.plans_made_since(0) == [("prod", "put_s3_object")]
     assert await store.first_audit_at() is not None
+
+
+# ---------------------------------------------------------------- incremental verification
+
+
+async def test_the_gate_verifies_the_rows_written_since_it_last_looked_and_catches_an_edit_among_them(
+    store: Store,
+) -> None:
+    plan = await store.create_plan(a_plan(required_approvals=1), "agent")
+    first = await store.read_chain()
+    assert first.ok
+    await store.record_decision(plan, "alice", "approve", "", 1)
+    await store.audit("x", "later", {})
+    edited = first.events + 1  # the approval: written after the chain was last verified
+    await raw(store, "UPDATE audit SET actor = 'mallory' WHERE id = ?", (edited,))
+    view = await store.read_chain()
+    assert not view.ok and f"row {edited} was edited" in view.message
+
+
+async def test_an_edit_to_the_last_row_the_gate_verified_makes_it_walk_the_whole_chain_again(
+    store: Store,
+) -> None:
+    plan = await store.create_plan(a_plan(required_approvals=1), "agent")
+    await store.record_decision(plan, "alice", "approve", "", 1)
+    seen = await store.read_chain()
+    assert seen.ok
+    await raw(store, "UPDATE audit SET hash = ? WHERE id = ?", ("0" * 64, seen.events))
+    await store.audit("x", "later", {})
+    view = await store.read_chain()
+    assert not view.ok
+
+
+async def test_a_row_removed_before_the_last_verified_one_is_caught(store: Store) -> None:
+    plan = await store.create_plan(a_plan(required_approvals=1), "agent")
+    await store.record_decision(plan, "alice", "approve", "", 1)
+    assert (await store.read_chain()).ok
+    await raw(store, "DELETE FROM audit WHERE id = 2")
+    await store.audit("x", "later", {})
+    assert not (await store.read_chain()).ok
+
+
+async def test_an_old_edit_changes_nothing_the_gate_reads_and_audit_verify_walks_every_row(
+    location: str,
+) -> None:
+    store = await Store.open(location)
+    try:
+        plan = await store.create_plan(a_plan(required_approvals=1), "agent")
+        await store.record_decision(plan, "alice", "approve", "", 1)
+        assert (await store.read_chain()).plans[plan.id].decisions == [("alice", "approve", plan.plan_hash)]
+        # mallory rewrites who approved, in a row the gate verified already: what the gate
+        # decides on is what it verified, not the edited row
+        await raw(store, "UPDATE audit SET actor = 'mallory' WHERE event = 'plan.approve'")
+        gate = await store.read_chain()
+        assert gate.ok and gate.plans[plan.id].decisions == [("alice", "approve", plan.plan_hash)]
+        # a store opened afresh (another process) walks the whole chain, and so does audit --verify;
+        # once a walk found the edit, the gate refuses too
+        again = await Store.open(location)
+        try:
+            assert not (await again.read_chain()).ok
+        finally:
+            await again.close()
+        ok, message, _ = await store.verify_audit()
+        assert not ok and "was edited" in message
+        assert not (await store.read_chain()).ok
+    finally:
+        await store.close()
+
+
+async def test_a_view_handed_out_does_not_change_when_later_events_are_folded(store: Store) -> None:
+    plan = await store.create_plan(a_plan(required_approvals=2), "agent")
+    early = await store.read_chain()
+    await store.record_decision(plan, "alice", "approve", "", 2)
+    late = await store.read_chain()
+    assert early.plans[plan.id].decisions == []
+    assert late.plans[plan.id].decisions == [("alice", "approve", plan.plan_hash)]

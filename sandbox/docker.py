@@ -71,11 +71,8 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
 
-import docker
-import docker.errors
-import requests
-
 from .base import Call, Rehearsal, SandboxError
+from .lazy import docker, requests
 
 REHEARSAL_LABEL = "interlock.rehearsal"
 OWNER_LABEL = "interlock.owner"

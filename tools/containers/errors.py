@@ -6,13 +6,10 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-import docker
-import docker.errors
-import requests
-
 from interlock.sandbox.docker import (
     SandboxError,
 )
+from interlock.sandbox.lazy import docker, requests
 
 from ..spec import ToolFailure
 

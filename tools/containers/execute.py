@@ -10,16 +10,13 @@ import tarfile
 import time
 from typing import Any
 
-import docker
-import docker.errors
-from docker.utils import convert_port_bindings
-
 from interlock.sandbox.docker import (
     CloneSettings,
     open_archive,
     run_exec,
     wait_settled,
 )
+from interlock.sandbox.lazy import docker
 
 from ..spec import Footprint, ToolFailure
 from .args import ContainerOnly, ExecCommand, RecreateArgs, RemoveArgs, RunArgs, StopArgs, WriteFile
@@ -131,7 +128,7 @@ def exec_remove(client: Any, a: RemoveArgs, resolved: Footprint | None = None) -
 
 def _run_config(a: RunArgs) -> tuple[dict[str, Any], dict[str, Any]]:
     """(create kwargs, the intended host-side state) of run_container."""
-    bindings = convert_port_bindings({k: v for k, v in a.ports.items()}) if a.ports else {}
+    bindings = docker.utils.convert_port_bindings({k: v for k, v in a.ports.items()}) if a.ports else {}
     kwargs = {
         "command": a.command,
         "environment": [f"{k}={v}" for k, v in a.env.items()] or None,

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import docker
-import docker.errors
-import requests
+from interlock.sandbox.lazy import docker, requests
 
 from ..spec import ToolFailure
 from .args import ListContainers, ListImages, RunArgs

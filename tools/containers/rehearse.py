@@ -10,9 +10,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-import docker
-import docker.errors
-
 from interlock.sandbox.base import Rehearsal
 from interlock.sandbox.diff import Snapshot, State
 from interlock.sandbox.docker import (
@@ -32,6 +29,7 @@ from interlock.sandbox.docker import (
     stat_path,
     walk_tree,
 )
+from interlock.sandbox.lazy import docker
 
 from ..spec import Footprint, FootprintTooLarge, Limits, ToolFailure
 from .args import ContainerOnly, ExecCommand, RecreateArgs, RemoveArgs, RunArgs, StopArgs, WriteFile

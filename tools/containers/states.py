@@ -5,15 +5,13 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-import docker
-import docker.errors
-
 from interlock.sandbox.diff import Snapshot, State
 from interlock.sandbox.docker import (
     Entry,
     read_entries,
     source_mounts,
 )
+from interlock.sandbox.lazy import docker
 
 from ..spec import Footprint, FootprintTooLarge, Limits
 from .common import SECRET_HINTS, container_address, fp_parts, path_address

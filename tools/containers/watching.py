@@ -5,16 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import docker
-import docker.errors
-import requests
-
 from interlock.sandbox.docker import (
     LayerState,
     SandboxError,
     layer_changes,
     read_layer,
 )
+from interlock.sandbox.lazy import docker, requests
 
 from ..spec import Footprint
 from .common import parse_address, path_address

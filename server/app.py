@@ -188,10 +188,15 @@ class ToolArguments:
     model: type[BaseModel]  # its argument model, refusing unknown arguments
 
     @classmethod
-    def of(cls, tool: str, fn: Callable[..., Any]) -> ToolArguments:
-        context = find_context_parameter(fn)
-        meta = func_metadata(fn, skip_names=[context] if context else [], structured_output=False)
-        model = type(f"{tool}_arguments", (meta.arg_model,), {"model_config": ConfigDict(extra="forbid")})
+    def of(cls, tool: str, fn: Callable[..., Any], meta: FuncMetadata | None = None) -> ToolArguments:
+        """``meta``: the SDK's own reading, when it already made one (``add_tool`` did)."""
+        if meta is None:
+            context = find_context_parameter(fn)
+            meta = func_metadata(fn, skip_names=[context] if context else [], structured_output=False)
+        # Built on the tool's first call, not at start: a server offers dozens of tools, and each
+        # model costs about a millisecond to build (the schema agents see is the SDK's, built already).
+        config = ConfigDict(extra="forbid", defer_build=True)
+        model = type(f"{tool}_arguments", (meta.arg_model,), {"model_config": config})
         return cls(tool, meta, model)
 
     @property
@@ -261,7 +266,8 @@ class InterlockMCP(MCPServer):
     ) -> None:
         super().add_tool(fn, name, title, description, annotations, icons, meta, structured_output)
         tool = name or fn.__name__
-        self._arguments[tool] = ToolArguments.of(tool, fn)
+        registered = self._tool_manager.get_tool(tool)
+        self._arguments[tool] = ToolArguments.of(tool, fn, registered.fn_metadata if registered else None)
 
     async def list_tools(self) -> list[MCPTool]:
         return [
@@ -570,10 +576,12 @@ def build_server(
     extra_specs: tuple[ToolSpec, ...] = (),
     on_engine: Callable[[Engine], Awaitable[None]] | None = None,
     log_level: LogLevel = "WARNING",
+    sandboxes: int | None = None,
 ) -> MCPServer:
     """The MCP app. ``on_engine`` is awaited once the engine exists (hardened mode seals its store).
     ``log_level`` is what reaches stderr (interlock's, the SDK's, botocore's and the HTTP server's
-    lines); quiet by default, so a client's log shows only warnings and errors."""
+    lines); quiet by default, so a client's log shows only warnings and errors. ``sandboxes``: how
+    many AWS sandboxes rehearse at once when the config leaves it unset (None: one, in process)."""
     holder = Holder()
     specs = {s.name: s for s in (*ALL_SPECS, *extra_specs)}
     exposed = policy.exposed(config, list(specs.values()))
@@ -587,7 +595,9 @@ def build_server(
             finally:
                 holder.users -= 1
             return
-        async with open_engine(config, "agent", playground="start", specs=extra_specs) as engine:
+        async with open_engine(
+            config, "agent", playground="start", specs=extra_specs, sandboxes=sandboxes
+        ) as engine:
             if on_engine is not None:
                 await on_engine(engine)
             holder.context = AppContext(engine)

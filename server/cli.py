@@ -97,9 +97,12 @@ def remote(args: argparse.Namespace, fn_name: str) -> int | None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from .app import build_server
+    from .engine import automatic_sandboxes
 
     cfg = load_config(args.config)
-    server = build_server(cfg, log_level=args.log_level.upper())
+    server = build_server(
+        cfg, log_level=args.log_level.upper(), sandboxes=automatic_sandboxes(args.transport)
+    )
     if args.transport == "stdio":
         anyio.run(server.run_stdio_async)
     else:

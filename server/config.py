@@ -90,6 +90,14 @@ class RehearsalConfig(_Strict):
     detail_limit: int = Field(500, ge=0, description="read objects in full up to this many")
     max_read_bytes: int = Field(8 * 1024 * 1024, ge=0)
     command_timeout_seconds: float = Field(30.0, gt=0)
+    sandboxes: int | None = Field(
+        None,
+        ge=1,
+        le=32,
+        description="how many AWS sandboxes rehearse at once, each in a worker process of its own "
+        "(1: one, in the server's process); unset: 1 for `serve` over stdio and the other commands, "
+        "up to 4 (one a CPU) for `serve --transport http`",
+    )
 
 
 class ApprovalConfig(_Strict):

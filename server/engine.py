@@ -4,7 +4,9 @@ It opens the store, gives the engine one sandbox per target kind (and one per ta
 config names its own, ``[targets.NAME.sandbox]``) and the production client factories, and closes
 all of it on exit. Sandboxes start on their first rehearsal, so a command that never rehearses
 (`interlock apply`, `plans`, `show`) never starts one, and the moto sandbox exists only when an
-AWS target does.
+AWS target does. How many AWS sandboxes rehearse at once is ``[rehearsal] sandboxes``; left unset,
+the caller's choice (``automatic_sandboxes``: a pool for a server many agents share over HTTP, one
+sandbox in this process for everything else).
 
 The playground target (no endpoint yet) is found where it runs (`find`, the CLI) or started and
 attached to (`start`, a server).
@@ -13,6 +15,7 @@ attached to (`start`, a server).
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
@@ -38,7 +41,28 @@ def _docker_client(target_name: str, target: TargetConfig, service: str) -> Any:
     return production_client(target.docker_host)
 
 
-def _sandboxes(config: Config) -> tuple[dict[str, Sandbox], dict[str, Sandbox]]:
+def automatic_sandboxes(transport: str) -> int:
+    """How many AWS sandboxes `serve` rehearses in when the config leaves it unset. Over stdio the
+    server has one agent: one sandbox in this process, as fast as ever, no worker processes. Over
+    HTTP many agents share it: one worker process a CPU, up to four (each is a moto of its own,
+    about 100 MB; past the CPUs, more only wait for each other)."""
+    return min(os.cpu_count() or 1, 4) if transport == "http" else 1
+
+
+def _aws_sandbox(config: Config, automatic: int | None) -> Sandbox:
+    n = config.rehearsal.sandboxes or automatic or 1
+    if n > 1:
+        from interlock.sandbox.aws.pool import MotoPool
+
+        return MotoPool(n)
+    from interlock.sandbox.aws.moto import MotoSandbox
+
+    return MotoSandbox()
+
+
+def _sandboxes(config: Config, automatic: int | None = None) -> tuple[dict[str, Sandbox], dict[str, Sandbox]]:
+    """The sandboxes by target kind and by target. ``automatic``: how many AWS sandboxes when
+    ``[rehearsal] sandboxes`` is unset (None: one); only the embedded moto sandbox is pooled."""
     by_kind: dict[str, Sandbox] = {}
     by_target: dict[str, Sandbox] = {}
     for name, target in config.targets.items():
@@ -49,9 +73,7 @@ def _sandboxes(config: Config) -> tuple[dict[str, Sandbox], dict[str, Sandbox]]:
             assert own.url is not None
             by_target[name] = EndpointSandbox(own.url)
         elif target.kind == "aws" and "aws" not in by_kind:
-            from interlock.sandbox.aws.moto import MotoSandbox
-
-            by_kind["aws"] = MotoSandbox()
+            by_kind["aws"] = _aws_sandbox(config, automatic)
         elif target.kind == "docker" and "docker" not in by_kind:
             from interlock.sandbox.docker import DockerSandbox
 
@@ -132,12 +154,15 @@ async def open_engine(
     *,
     playground: str = "find",
     specs: tuple[ToolSpec, ...] = (),
+    sandboxes: int | None = None,
 ) -> AsyncIterator[Engine]:
+    """``sandboxes``: how many AWS sandboxes rehearse at once when the config leaves it unset
+    (``automatic_sandboxes``); None: one, in this process."""
     attachment, config = await _playground(config, playground)
     try:
         store = await Store.open(store_location(config))
         try:
-            by_kind, by_target = _sandboxes(config)
+            by_kind, by_target = _sandboxes(config, sandboxes)
             engine = Engine(
                 config=config,
                 store=store,

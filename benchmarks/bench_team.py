@@ -47,11 +47,12 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _config(tmp: Path, name: str, endpoint: str, store: str) -> Path:
+def _config(tmp: Path, name: str, endpoint: str, store: str, sandboxes: int | None = None) -> Path:
     line = f'url = "{store}"' if store.startswith("postgresql://") else f'path = "{store}"'
     cfg = tmp / f"{name}.toml"
+    pool = f"[rehearsal]\nsandboxes = {sandboxes}\n\n" if sandboxes else ""
     cfg.write_text(
-        f"[store]\n{line}\n\n"
+        f"[store]\n{line}\n\n{pool}"
         f'[targets.prod]\nkind = "aws"\nregion = "us-east-1"\nendpoint_url = "{endpoint}"\n'
         "default = true\nproduction = false\n"
     )
@@ -137,6 +138,11 @@ def run(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--agents", type=int, default=16)
     p.add_argument("--replicas", type=int, default=3)
     p.add_argument(
+        "--sandboxes",
+        type=int,
+        help="[rehearsal] sandboxes for every server (default: automatic, one a CPU up to 4)",
+    )
+    p.add_argument(
         "--json", type=Path, help="also write the figures to this file (benchmarks/run.py reads it)"
     )
     args = p.parse_args(argv)
@@ -161,7 +167,11 @@ def run(argv: Sequence[str] | None = None) -> int:
         ]
         for label, location, n in topologies:
             cfg = _config(
-                tmp, label.split()[0] + ("pg" if "Postgre" in label else "sqlite"), endpoint, location
+                tmp,
+                label.split()[0] + ("pg" if "Postgre" in label else "sqlite"),
+                endpoint,
+                location,
+                args.sandboxes,
             )
             ports = []
             for i in range(n):

@@ -50,7 +50,6 @@ import re
 import time
 import unicodedata
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from botocore.exceptions import ClientError
@@ -86,6 +85,7 @@ from .spec import (
     Toolset,
     ToolSpec,
     judged_as_parent,
+    read_all,
 )
 
 if TYPE_CHECKING:  # boto3-stubs: the DynamoDB calls below are type-checked
@@ -815,9 +815,7 @@ def table_state(client: DynamoDBClient, name: str) -> State | None:
             TableName=name,
         ),
     }
-    with ThreadPoolExecutor(max_workers=len(reads)) as pool:
-        futures = {k: pool.submit(fn) for k, fn in reads.items()}
-        got = {k: f.result() for k, f in futures.items()}
+    got = read_all(reads)
     billing = (d.get("BillingModeSummary") or {}).get("BillingMode") or "PROVISIONED"
     provisioned = billing == "PROVISIONED"
     tp = d.get("ProvisionedThroughput") or {}

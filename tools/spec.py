@@ -32,7 +32,8 @@ in ``endpoint_url`` and credentials (STYLE.md §9).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -430,3 +431,24 @@ class Toolset:
             earlier=earlier,
             shown=shown,
         )
+
+
+# One pool of reader threads for the whole process. A snapshot runs several independent reads at
+# once (a bucket's seven settings; the objects of a footprint) so that it costs one round trip's
+# time against a real API, not seven; shared, the threads stay alive between plans and the reads
+# of concurrent plans stay within what a client's connection pool keeps open (a pool per call
+# made 16 concurrent plans open and drop a new connection for most reads). Only snapshot code
+# submits here, and nothing that runs here submits again, so it cannot wait on itself.
+READERS = 16
+_readers = ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="interlock-read")
+
+
+def read_all(reads: Mapping[str, Callable[[], Any]]) -> dict[str, Any]:
+    """Run independent reads at once; their results by name (the first error is raised)."""
+    futures = {name: _readers.submit(fn) for name, fn in reads.items()}
+    return {name: f.result() for name, f in futures.items()}
+
+
+def read_each(fn: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]:
+    """``fn`` over ``items`` at once, results in order (the first error is raised)."""
+    return list(_readers.map(fn, items))

@@ -460,7 +460,7 @@ def production_client(service: str, region: str, profile: str | None, endpoint_u
     standing in for AWS (endpoint_url) with no credentials configured gets dummy ones, never real."""
     kw: dict[str, Any] = {
         "region_name": region,
-        "config": Config(retries={"max_attempts": 2}, max_pool_connections=32, connect_timeout=5),
+        "config": Config(retries={"max_attempts": 2}, max_pool_connections=64, connect_timeout=5),
     }
     if endpoint_url:
         kw["endpoint_url"] = endpoint_url

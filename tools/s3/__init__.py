@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -32,7 +31,18 @@ if TYPE_CHECKING:  # boto3-stubs: every S3 call below is type-checked
 
 from interlock.sandbox.diff import Action, Change, Snapshot, State
 
-from ..spec import Footprint, FootprintTooLarge, Limits, Resolved, ToolFailure, Toolset, ToolSpec, human_size
+from ..spec import (
+    Footprint,
+    FootprintTooLarge,
+    Limits,
+    Resolved,
+    ToolFailure,
+    Toolset,
+    ToolSpec,
+    human_size,
+    read_all,
+    read_each,
+)
 from .args import (
     BucketOnly,
     CopyObject,
@@ -232,9 +242,7 @@ def bucket_state(client: S3Client, bucket: str) -> State | None:
             {"NoSuchPublicAccessBlockConfiguration", *MISSING},
         ),
     }
-    with ThreadPoolExecutor(max_workers=len(reads)) as pool:
-        futures = {name: pool.submit(fn) for name, fn in reads.items()}
-        got = {name: f.result() for name, f in futures.items()}
+    got = read_all(reads)
     state: State = {
         "name": bucket,
         "region": loc,
@@ -492,8 +500,7 @@ def snapshot(client: S3Client, fp: Footprint, limits: Limits) -> Snapshot:
 
     if total <= limits.detail_limit:
         todo = [(b, k) for b, k, _ in listed.values()] + explicit
-        with ThreadPoolExecutor(max_workers=limits.workers) as pool:
-            results = list(pool.map(lambda bk: _full_state(client, bk[0], bk[1], limits), todo))
+        results = read_each(lambda bk: _full_state(client, bk[0], bk[1], limits), todo)
         for (b, k), (st, body) in zip(todo, results, strict=True):
             addr = s3_object_address(b, k)
             states[addr] = st

@@ -261,3 +261,36 @@ def test_bad_config_fails_closed_with_the_key_named(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "targets.prod.regoin: unknown key" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("level", ["default", "info"])
+def test_serve_keeps_stderr_quiet_unless_asked_for_info(
+    setup: tuple[Path, dict[str, str]], tmp_path: Path, level: str
+) -> None:
+    """botocore logs its credential lookup at INFO on every start; a client shows the server's
+    stderr to its user, so it is quiet by default and `--log-level info` brings it back."""
+    import anyio
+    from mcp.client.stdio import stdio_client
+
+    cfg, env = setup
+    env = {**env, "AWS_ACCESS_KEY_ID": "interlock-test", "AWS_SECRET_ACCESS_KEY": "interlock-test"}
+    params = stdio_params(cfg, env)
+    if level == "info":
+        params.args.extend(["--log-level", "info"])
+    log = tmp_path / "serve.stderr"
+
+    async def plan() -> None:
+        with log.open("w") as errlog:
+            async with Client(stdio_client(params, errlog=errlog), read_timeout_seconds=60) as client:
+                res = await client.call_tool(
+                    "put_s3_object",
+                    {"bucket": "app-logs", "key": "new.log", "body": "x", "reason": "log test"},
+                )
+                assert not res.is_error, res.content
+
+    anyio.run(plan)
+    text = log.read_text()
+    if level == "info":
+        assert "Found credentials" in text, text
+    else:
+        assert "Found credentials" not in text and "INFO" not in text, text

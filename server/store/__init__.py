@@ -243,6 +243,7 @@ class Store:
         self._head: tuple[int, str] | None = None
         self.authenticator: EventAuthenticator | None = None  # hardened mode sets it
         self._verified: _Verified | None = None  # the chain as far as it was verified (read_chain)
+        self._deleted: dict[int, frozenset[str]] = {}  # applied plan -> what it deleted (recent_deletes)
 
     @classmethod
     async def open(cls, location: Path | str, migrate: bool = True, anchor: bool = True) -> Store:
@@ -981,7 +982,9 @@ class Store:
         """Of ``addresses``, those a plan applied on the target (per the chain) deleted since
         ``since``: the latest delete of each, as ``{plan_id, at, before}``. Every plan applied in
         the window is checked against the hash the chain recorded for it, so a change removed from
-        an old plan's row cannot hide a delete (``PlanTampered``)."""
+        an old plan's row cannot hide a delete (``PlanTampered``). A plan checked once is
+        remembered by the addresses it deleted (it is applied: its changes never change), so a
+        plan's cost does not grow with the applies in the window; only a match is read again."""
         cur = await _q(
             self.db,
             "SELECT plan_id, MAX(at) FROM audit WHERE event IN ('plan.applied', 'plan.diverged') "
@@ -992,23 +995,32 @@ class Store:
         wanted = set(addresses)
         out: dict[str, dict[str, Any]] = {}
         for plan_id, at in applied:
-            try:
-                plan = await self.get_plan(plan_id)
-            except NotFound:
-                raise PlanTampered(
-                    f"plan {plan_id}, applied on target {target!r}, is in the audit chain but its row was deleted",
-                    "run `interlock audit --verify`; nothing is planned on this target until the store is repaired",
-                ) from None
-            chain = await self.chain_plan(plan_id)
-            if plan.compute_hash() != chain.created_hash:
-                raise PlanTampered(
-                    f"plan {plan_id}, applied on target {target!r}, was edited in the store after it was made",
-                    "run `interlock audit --verify`; nothing is planned on this target until the store is repaired",
-                )
-            for c in plan.changes:
-                if c.action is Action.DELETE and c.address in wanted:
-                    out[c.address] = {"plan_id": plan_id, "at": at, "before": c.before}
+            deleted = self._deleted.get(plan_id)
+            if deleted is None or deleted & wanted:
+                plan = await self._verified_applied(plan_id, target)
+                deleted = frozenset(c.address for c in plan.changes if c.action is Action.DELETE)
+                self._deleted[plan_id] = deleted
+                for c in plan.changes:
+                    if c.action is Action.DELETE and c.address in wanted:
+                        out[c.address] = {"plan_id": plan_id, "at": at, "before": c.before}
         return out
+
+    async def _verified_applied(self, plan_id: int, target: str) -> Plan:
+        """An applied plan's row, checked against the hash the chain recorded when it was made."""
+        try:
+            plan = await self.get_plan(plan_id)
+        except NotFound:
+            raise PlanTampered(
+                f"plan {plan_id}, applied on target {target!r}, is in the audit chain but its row was deleted",
+                "run `interlock audit --verify`; nothing is planned on this target until the store is repaired",
+            ) from None
+        chain = await self.chain_plan(plan_id)
+        if plan.compute_hash() != chain.created_hash:
+            raise PlanTampered(
+                f"plan {plan_id}, applied on target {target!r}, was edited in the store after it was made",
+                "run `interlock audit --verify`; nothing is planned on this target until the store is repaired",
+            )
+        return plan
 
     async def changes_applied_since(self, target: str, since: float) -> int:
         """Changes applied (or being applied) on the target since ``since``, per the chain's

@@ -17,7 +17,7 @@ from interlock.sandbox.aws import MotoSandbox
 from interlock.sandbox.diff import Action
 from interlock.server import scopes
 from interlock.server.config import Config, parse_config
-from interlock.server.errors import Frozen, NotApproved, PlanStateError, ScopeDenied
+from interlock.server.errors import Frozen, NotApproved, PlanStateError, PlanTampered, ScopeDenied
 from interlock.server.pipeline import FREEZE_KEY, Engine
 from interlock.server.plans import Plan, Status
 from interlock.server.playground import client
@@ -258,6 +258,27 @@ async def test_delete_then_create_across_plans_is_a_replace(
     e2 = engine(config(production, "[targets.prod.scopes]\nreplace_window_seconds = 0\n"), store, sandbox)
     plain = await plan(e2, "put_s3_object", bucket=bucket, key="index.html", body="<h1>new</h1>")
     assert plain.changes[0].action is Action.CREATE and plain.required_approvals == 1
+
+
+async def test_a_delete_stays_a_replace_however_many_plans_were_checked_before_and_its_row_is_still_checked(
+    production: str, sandbox: MotoSandbox, store: Store, bucket: str, db: Path
+) -> None:
+    e = engine(config(production, allow_delete(bucket)), store, sandbox)
+    deleted = await plan(e, "delete_s3_objects", bucket=bucket, keys=["index.html"])
+    await approve(store, deleted, "alice", "bob")
+    assert (await e.apply(deleted.id, "bob")).status is Status.APPLIED
+    # plans of other keys: the applied delete is checked (and remembered) for each of them
+    for key in ("a.txt", "b.txt"):
+        other = await plan(e, "put_s3_object", bucket=bucket, key=key, body="x")
+        assert other.changes[0].action is Action.CREATE
+    recreate = await plan(e, "put_s3_object", bucket=bucket, key="index.html", body="<h1>new</h1>")
+    assert recreate.changes[0].action is Action.REPLACE
+    # the delete edited out of the applied plan's row: a plan of that key is refused, not a create
+    from tests.tamper import edit_plan
+
+    edit_plan(db, deleted.id, rehash=False, changes=[])
+    with pytest.raises(PlanTampered, match=f"plan {deleted.id}, applied on target"):
+        await plan(e, "put_s3_object", bucket=bucket, key="index.html", body="<h1>new</h1>")
 
 
 # ---------------------------------------------------------------- apply under a new config, kill switch

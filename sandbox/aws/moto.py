@@ -113,7 +113,13 @@ class MotoSandbox(AwsSandbox):
         return found
 
     def reset(self, call: Any) -> None:
+        from moto.core.model_instances import reset_model_data
+
         self._service(call).reset(call.account or ACCOUNT_ID, call.region)
+        # moto keeps every model object it ever made (FakeKey, FakeBucket, ...) in a list per class
+        # for its dashboard, so a backend's reset frees nothing: without this, each rehearsal's
+        # objects stay (about 15 KB a plan: 10,000 plans grew the server by 150 MB).
+        reset_model_data()
 
     def seed(self, call: Any) -> Seeded:
         if self._admin is None:

@@ -98,3 +98,21 @@ def test_a_service_moto_does_not_emulate_is_refused_in_process_never_sent(moto_s
         client.list_analyzers()
     assert seen == []
     assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] in (404, 501)
+
+
+def test_a_reset_frees_what_the_rehearsal_made(moto_sandbox: MotoSandbox) -> None:
+    """moto keeps every model object in a list per class (for its dashboard); the sandbox's reset
+    empties those lists too, or every rehearsal's buckets and objects would stay in memory."""
+    import gc
+    import weakref
+    from types import SimpleNamespace
+
+    from moto.s3.models import s3_backends
+
+    s3 = moto_sandbox.client("s3")
+    s3.create_bucket(Bucket="freed-after-reset")
+    s3.put_object(Bucket="freed-after-reset", Key="a.txt", Body=b"x" * 1000)
+    key = weakref.ref(s3_backends["123456789012"]["aws"].buckets["freed-after-reset"].keys["a.txt"])
+    moto_sandbox.reset(SimpleNamespace(service="s3", tool="test", account=None, region="us-east-1"))
+    gc.collect()
+    assert key() is None

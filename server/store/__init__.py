@@ -489,15 +489,21 @@ class Store:
         row before it is gone — otherwise the whole chain is walked again. What was verified is
         never read again, so an in-place edit of an old row cannot change what this process
         decides; ``full=True`` (``interlock audit --verify``, copies, and every new process's
-        first read) walks every row and finds it, and from then on the gate refuses too.
+        first read) walks every row and finds it, and from then on the gate refuses too. In
+        hardened mode (an authenticator is set) every read walks the whole chain: a seal's
+        verdict can change with no new event (a key removed from allowed_signers).
         """
         # The anchor first: it is written after its event committed, so every event it names is in
         # the snapshot the query below reads (read the other way round, a commit in between would
         # look like a cut tail).
         anchor = self._read_anchor()
-        start = None if full else self._verified
+        # Hardened mode seals decisions and the kill switch; whether a seal still counts can change
+        # with no new event (an approver's key removed from allowed_signers), so there every read
+        # walks and re-checks every event: nothing is kept.
+        keep = self.authenticator is None
+        start = None if full or not keep else self._verified
         if start is not None and start.authenticator is not self.authenticator:
-            start = None  # verified under other rules (hardened mode seals events)
+            start = None
         if start is not None and start.events:
             # the last verified row is still there with its hash, and no row before it is gone
             at = await self.db.fetchone(
@@ -591,7 +597,7 @@ class Store:
                     f"audit row {anchor[0]} is not the one the head anchor {self.anchor_path.name} recorded"
                 )
         kept = self._verified
-        if kept is None or kept.events <= n:
+        if keep and (kept is None or kept.events <= n):
             self._verified = _Verified(self.authenticator, n, prev, frozen, plans, unauthenticated, anchored)
         return ChainView(
             True,

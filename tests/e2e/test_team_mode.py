@@ -226,8 +226,9 @@ def stall(client, args, resolved):
 
 spec = dataclasses.replace(real, execute=stall)
 engine.ALL_SPECS = tuple(spec if s.name == "put_s3_object" else s for s in tools.ALL_SPECS)
-from interlock.server.cli import main
-sys.exit(main(["serve", *sys.argv[2:]]))
+if __name__ == "__main__":  # a server over HTTP spawns sandbox workers, which import this script
+    from interlock.server.cli import main
+    sys.exit(main(["serve", *sys.argv[2:]]))
 """
 
 

@@ -43,6 +43,7 @@ from mcp.client.stdio import stdio_client  # noqa: E402
 
 from benchmarks.bench_plans import (  # noqa: E402
     BenchError,
+    find_serve_pid,
     load_average,
     proc_status,
     put_raw_http,
@@ -64,22 +65,6 @@ def p50(values: Sequence[float]) -> float:
 def rss_mb(pid: int | None) -> float | None:
     value = proc_status(pid).get("VmRSS", "").strip() if pid else ""
     return int(value.split()[0]) / 1024 if value.endswith("kB") else None
-
-
-def children(marker: bytes) -> list[int]:
-    me = str(os.getpid())
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if proc_status(int(entry.name)).get("PPid", "").strip() != me:
-                continue
-            if marker in (entry / "cmdline").read_bytes():
-                found.append(int(entry.name))
-        except OSError:
-            continue
-    return found
 
 
 @asynccontextmanager
@@ -233,8 +218,7 @@ async def measure(opts: argparse.Namespace, endpoint: str, tmp: Path, errlog: An
         )
 
         # B6: memory and store size after many plans (single-object puts, as agents make most).
-        pids = children(b"interlock.server.cli")
-        pid = pids[0] if pids else None
+        pid = find_serve_pid()
         done = opts.calls + 3 + opts.applies + opts.repeats
         for i in range(opts.plans - done):
             await call(gate, "put_s3_object", put_args(f"many/{i:05d}"))

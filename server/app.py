@@ -37,7 +37,7 @@ from .engine import open_engine
 from .errors import InterlockError
 from .pipeline import Engine, PlanResult
 from .plans import Status
-from .render import plan_text
+from .render import AGENT_PAGE, plan_text
 from .store import MAX_PLAN_ID
 from .textsafety import visible
 
@@ -48,6 +48,8 @@ log = logging.getLogger("interlock.server")
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
+# A write tool's text lists at most this many entries (a change, or a group of bulk sibling changes).
+WRITE_TEXT_ENTRIES = 50
 MAX_CHANGES_OFFSET = 1_000_000  # far beyond any plan's changes (a rehearsal copies at most 25,000 objects)
 
 INSTRUCTIONS = (
@@ -372,8 +374,9 @@ def make_tool(holder: Holder, spec: ToolSpec, playground: bool) -> Any:
                     content=[TextContent(type="text", text=text)], structured_content=result
                 )
             plan = await engine.plan(spec, args, reason, target)
-            body = PlanResult(plan).to_dict()
-            text = plan_text(plan) + "\n\n" + body["next_step"]
+            # What decides first, then a small page: a 10,000-change plan stays a few KB (get_plan pages).
+            body = PlanResult(plan, 0, AGENT_PAGE, compact=True).to_dict()
+            text = plan_text(plan, WRITE_TEXT_ENTRIES, False, 0, body["next_step"])
             return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=body)
 
     params = _params_of(spec)
@@ -423,18 +426,20 @@ def register_meta_tools(server: MCPServer, holder: Holder) -> None:
             int, Field(description="Return at most this many changes (1-1000).", ge=1, le=1000)
         ] = 200,
     ) -> CallToolResult:
-        """Show a plan: its status, diff (one page of changes), risk flags and approvals needed."""
+        """Show a plan: its status, risk flags, approvals needed, totals by kind and action, and one page of changes with their full before and after states (page through the rest with changes_offset)."""
         with boundary("get_plan"):
             engine = holder.get()
             plan = await engine.expire_if_due(await engine.store.get_plan(plan_id), "interlock")
-            body = PlanResult(plan, changes_offset, changes_limit).to_dict()
-            body["reason"] = plan.reason
-            body["tool"] = plan.tool
-            body["args"] = shown_args(plan.tool, plan.args)
-            body["outcome"] = plan.outcome
-            return CallToolResult(
-                content=[TextContent(type="text", text=plan_text(plan))], structured_content=body
-            )
+            extra = {
+                "reason": plan.reason,
+                "tool": plan.tool,
+                "args": shown_args(plan.tool, plan.args),
+                "outcome": plan.outcome,
+            }
+            body = PlanResult(plan, changes_offset, changes_limit, extra=extra).to_dict()
+            # The text shows the same page, every change of it in full (positional: one call shape).
+            text = plan_text(plan, changes_limit, True, changes_offset, body["next_step"])
+            return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=body)
 
     @server.tool(
         name="list_plans",

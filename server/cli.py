@@ -182,7 +182,7 @@ def cmd_show(args: argparse.Namespace) -> int:
             d["tampered"] = problems
             print(json.dumps(d, indent=2, default=str))
             return 0
-        print_plan(console, plan)
+        print_plan(console, plan, full=args.full)
         if approvals:
             console.print("")
             for a in approvals:
@@ -746,6 +746,12 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("show", parents=[common], help="show a plan's diff")
     s.add_argument("id", type=plan_id, help="the plan id")
     s.add_argument("--json", action="store_true")
+    s.add_argument(
+        "--full",
+        action="store_true",
+        help="every change on its own line (by default more than 20 sibling creates, deletes or replaces "
+        "of one kind, such as the objects under one prefix or the items of one table, show as one group)",
+    )
     s.set_defaults(fn=cmd_show)
 
     s = sub.add_parser("approve", parents=[common], help="approve a plan (interactive; needs a terminal)")

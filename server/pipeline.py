@@ -89,30 +89,56 @@ def hints_for(spec: ToolSpec) -> Mapping[str, str]:
 
 @dataclass
 class PlanResult:
-    """What an agent gets back. ``changes`` is one page (200 by default): a 10,000-object plan
-    would otherwise put megabytes into the model's context; get_plan pages through the rest."""
+    """What an agent gets back, what decides first: the summary, the risk flags, the approvals
+    needed and the next step; then the totals by kind and action and what the plan removes (the
+    approval screen's ``change_totals`` and ``data_lost``); then one page of changes. A write tool's
+    page is small (``compact``: ``AGENT_PAGE`` changes, with their states while the page's JSON stays
+    within ``AGENT_PAGE_BYTES``), so a 10,000-object plan puts a few KB into the model's context;
+    get_plan pages through every change with its full before and after states."""
 
     plan: Plan
     offset: int = 0
     limit: int = 200
+    compact: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)  # get_plan's: reason, tool, arguments, outcome
 
     def to_dict(self) -> dict[str, Any]:
+        from .render import AGENT_PAGE_BYTES, change_totals, compact_changes, data_lost
+
         p = self.plan
         page = p.changes[self.offset : self.offset + self.limit]
+        end = self.offset + len(page)
+        truncated = end < len(p.changes)
+        changes = compact_changes(page, AGENT_PAGE_BYTES) if self.compact else [c.to_dict() for c in page]
+        hints = []
+        if truncated:
+            hints.append(
+                f"changes {self.offset + 1}-{end} of {len(p.changes)} are here: "
+                f"call get_plan(plan_id={p.id}, changes_offset={end}) for the rest"
+            )
+        if any(c.get("states_omitted") for c in changes):
+            hints.append(
+                f"changes marked states_omitted list only their attribute names: "
+                f"get_plan(plan_id={p.id}, changes_offset={self.offset}) returns their before and after states"
+            )
         return {
+            "summary": p.summary,
+            "risk": p.risk,
+            "required_approvals": p.required_approvals,
+            "next_step": next_step(p),
             "plan_id": p.id,
             "status": p.status.value,
             "target": p.target,
             "playground": p.playground,
-            "summary": p.summary,
-            "changes": [c.to_dict() for c in page],
+            "expires_at": p.expires_at,
+            "totals": change_totals(p.changes),
+            "data_lost": data_lost(p.changes),
+            **self.extra,
             "changes_total": len(p.changes),
             "changes_offset": self.offset,
-            "changes_truncated": self.offset + len(page) < len(p.changes),
-            "risk": p.risk,
-            "required_approvals": p.required_approvals,
-            "expires_at": p.expires_at,
-            "next_step": next_step(p),
+            "changes_truncated": truncated,
+            "changes_next": "; ".join(hints) or None,
+            "changes": changes,
         }
 
 

@@ -272,7 +272,7 @@ def show(args: argparse.Namespace, c: Client) -> int:
         d["counted_approvers"] = answer["counted"]
         print(json.dumps(d, indent=2, default=str))
         return 0
-    print_plan(console, plan)
+    print_plan(console, plan, full=getattr(args, "full", False))
     if answer["approvals"]:
         console.print("")
         for a in answer["approvals"]:

@@ -147,7 +147,10 @@ async def test_a_large_plan_returns_one_page_of_changes_and_get_plan_pages_throu
         )
         body = res.structured_content or {}
         assert body["summary"]["delete"] == 250
-        assert len(body["changes"]) == 200 and body["changes_total"] == 250 and body["changes_truncated"]
+        assert len(body["changes"]) == 20 and body["changes_total"] == 250 and body["changes_truncated"]
+        assert [c["address"] for c in body["changes"]] == [f"aws:s3:::big/p/{i:04d}" for i in range(20)]
+        first = await client.call_tool("get_plan", {"plan_id": body["plan_id"]})
+        assert len((first.structured_content or {})["changes"]) == 200
         page = await client.call_tool(
             "get_plan", {"plan_id": body["plan_id"], "changes_offset": 200, "changes_limit": 100}
         )

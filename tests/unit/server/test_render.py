@@ -39,10 +39,10 @@ def make_plan(changes: list[Change] | None = None, **overrides: Any) -> Plan:
     return Plan(**fields)
 
 
-def screen(plan: Plan, width: int = 80) -> str:
+def screen(plan: Plan, width: int = 80, full: bool = False) -> str:
     """What the approver's terminal shows (print_plan through a real rich Console)."""
     console = Console(record=True, width=width, force_terminal=True, color_system="truecolor")
-    print_plan(console, plan)
+    print_plan(console, plan, full=full)
     return console.export_text()
 
 
@@ -238,15 +238,34 @@ def test_rehearsal_output_is_shown_whole() -> None:
     assert "    │ rm: removed '/etc/passwd'" in lines
 
 
-def test_the_approvers_screen_shows_every_change_and_the_agents_text_pages() -> None:
+def test_the_approvers_screen_groups_a_bulk_delete_and_full_shows_every_change() -> None:
     changes = [
         Change(f"aws:s3:::big/p/{i:04d}", Action.DELETE, obj(f"p/{i:04d}", b"x"), None) for i in range(250)
     ]
     plan = make_plan(changes, tool="delete_s3_objects")
-    assert "aws:s3:::big/p/0249" in screen(plan, width=200)
-    agent = plan_text(plan)
-    assert "aws:s3:::big/p/0199" in agent and "aws:s3:::big/p/0200" not in agent
-    assert "… and 50 more change(s): `interlock show 7`" in agent
+    grouped = screen(plan, width=200)
+    assert "250 s3.object to delete, under aws:s3:::big/p/ (250 B)" in grouped
+    assert "aws:s3:::big/p/0002" in grouped and "aws:s3:::big/p/0003" not in grouped
+    assert "… 247 more: `interlock show 7 --full` lists every change" in grouped
+    full = screen(plan, width=200, full=True)
+    assert all(f"aws:s3:::big/p/{i:04d}" in full for i in range(250))
+
+
+def test_the_agents_text_pages_every_change_from_an_offset() -> None:
+    changes = [
+        Change(f"aws:s3:::big/p/{i:04d}", Action.DELETE, obj(f"p/{i:04d}", b"x"), None) for i in range(250)
+    ]
+    plan = make_plan(changes, tool="delete_s3_objects")
+    first = plan_text(plan, 200, True, 0)
+    assert "aws:s3:::big/p/0199" in first and "aws:s3:::big/p/0200" not in first
+    assert "… and 50 more change(s): call get_plan(plan_id=7, changes_offset=200)" in first
+    rest = plan_text(plan, 200, True, 200)
+    assert "aws:s3:::big/p/0199" not in rest and "aws:s3:::big/p/0249" in rest
+    assert "Changes from #201 of 250" in rest and "more change(s)" not in rest
+    grouped = plan_text(plan)
+    assert (
+        "250 s3.object to delete" in grouped and "get_plan(plan_id=7) pages through every change" in grouped
+    )
 
 
 # ---------------------------------------------------------------- rich markup
@@ -361,3 +380,22 @@ def test_visible_json_stays_valid_json_and_shows_everything() -> None:
     assert not any(needs_escape(ch) for ch in text)
     assert json.loads(text) == value
     assert r"\u202e" in text and r"\u001b" in text and "é" in text
+
+
+def test_a_field_the_rehearsal_could_not_predict_reads_as_unknown_not_as_null() -> None:
+    fn = "arn:aws:lambda:us-east-1:123456789012:function:f"
+    before = {"code_sha256": "abc=", "runtime": "python3.12"}
+    after = {"code_sha256": None, "runtime": "python3.12", "unpredicted": ["code_sha256"]}
+    text = plan_text(
+        make_plan([Change(fn, Action.REPLACE, before, after, kind="lambda.function")]), full=True
+    )
+    assert 'code_sha256: "abc=" → (unknown until applied: AWS sets it)' in text
+    assert "unpredicted" not in text and "→ null" not in text
+
+
+def test_a_dynamodb_attribute_named_unpredicted_is_shown_as_any_attribute() -> None:
+    item = 'arn:aws:dynamodb:us-east-1:123456789012:table/t/item/{"pk":{"S":"a"}}'
+    before = {"pk": {"S": "a"}, "unpredicted": {"S": "x"}}
+    after = {"pk": {"S": "a"}, "unpredicted": {"S": "y"}}
+    text = plan_text(make_plan([Change(item, Action.UPDATE, before, after, kind="dynamodb.item")]), full=True)
+    assert 'unpredicted: {"S": "x"} → {"S": "y"}' in text

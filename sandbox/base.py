@@ -83,6 +83,13 @@ class Call:
     clone: Callable[[Any, Any, Snapshot, Any, Any], Rehearsal] | None = None
     command_timeout: float = 30.0
     account: str | None = None  # the ARN account a toolset with ARN addresses rehearses as
+    # The call spans these services (a CloudFormation stack): its functions get a ``Clients``
+    # (``sandbox.aws.common``) instead of one client.
+    services: tuple[str, ...] = ()
+    # The toolset's drift check: (clients of an empty sandbox account, its id, the baseline, limits)
+    # -> [(flag, note)]. The sandbox runs it during the rehearsal: it builds the call's resources
+    # fresh from their declaration there (a stack's template) and compares production with them.
+    drift: Callable[[Any, str, Snapshot, Any], list[tuple[str, str]]] | None = None
 
 
 class Sandbox(Protocol):

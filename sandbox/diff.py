@@ -59,6 +59,34 @@ def strip_volatile(state: State | None, volatile: Iterable[str]) -> State | None
 
 
 @dataclass(frozen=True)
+class VolatileBySpace:
+    """Volatile fields by address space, for a call whose snapshot spans several toolsets (a
+    CloudFormation stack holds tables, buckets, queues...): a field is volatile only at the
+    addresses of the toolset that says so, so a DynamoDB item attribute named like another
+    toolset's timestamp (``created``) is still compared. The longest matching prefix decides.
+
+    Deliberately not iterable: code that treats it as a flat set of names fails loudly."""
+
+    spaces: tuple[tuple[str, frozenset[str]], ...]
+    default: frozenset[str] = frozenset()
+
+    def of(self, address: str) -> frozenset[str]:
+        best: tuple[str, frozenset[str]] | None = None
+        for prefix, fields in self.spaces:
+            if address.startswith(prefix) and (best is None or len(prefix) > len(best[0])):
+                best = (prefix, fields)
+        return best[1] if best is not None else self.default
+
+
+Volatile = Iterable[str] | VolatileBySpace
+
+
+def volatile_at(volatile: Volatile, address: str) -> Iterable[str]:
+    """The fields never compared at ``address``."""
+    return volatile.of(address) if isinstance(volatile, VolatileBySpace) else volatile
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """States of every address in a footprint, plus the raw bytes seen (for seeding and text diffs).
 
@@ -73,9 +101,12 @@ class Snapshot:
     detail: str = "full"
     context: dict[str, Any] = field(default_factory=dict)  # e.g. which parent buckets exist; not diffed
 
-    def fingerprint(self, volatile: Iterable[str]) -> str:
-        vol = list(volatile)
-        states = {addr: strip_volatile(st, vol) for addr, st in sorted(self.states.items())}
+    def fingerprint(self, volatile: Volatile) -> str:
+        if isinstance(volatile, VolatileBySpace):
+            states = {a: strip_volatile(st, volatile.of(a)) for a, st in sorted(self.states.items())}
+        else:
+            vol = list(volatile)
+            states = {addr: strip_volatile(st, vol) for addr, st in sorted(self.states.items())}
         return digest({"states": states, "context": self.context})
 
     def present(self) -> dict[str, State]:
@@ -168,7 +199,7 @@ def diff(
     baseline: Snapshot,
     after: Snapshot,
     *,
-    volatile: Iterable[str] = (),
+    volatile: Volatile = (),
     replaced: Iterable[str] = (),
     kind_of: Any = None,
     include_noop: bool = False,
@@ -178,7 +209,7 @@ def diff(
     ``replaced`` names addresses the rehearsal saw deleted and created again (the identity of
     the resource changed even if its state looks the same): those become replaces.
     """
-    vol = list(volatile)
+    flat = None if isinstance(volatile, VolatileBySpace) else list(volatile)
     replaced_set = set(replaced)
     changes: list[Change] = []
     for addr in sorted(set(baseline.states) | set(after.states)):
@@ -193,7 +224,7 @@ def diff(
             action = Action.DELETE
         elif addr in replaced_set:
             action = Action.REPLACE
-        elif strip_volatile(b, vol) != strip_volatile(a, vol):
+        elif _differ(b, a, flat if flat is not None else volatile_at(volatile, addr)):
             action = Action.UPDATE
         else:
             action = Action.NOOP
@@ -205,6 +236,10 @@ def diff(
         note = "deleted and created again during the rehearsal" if action is Action.REPLACE else ""
         changes.append(Change(addr, action, b, a, kind=kind, note=note, text_diff=td))
     return changes
+
+
+def _differ(before: State, after: State, volatile: Iterable[str]) -> bool:
+    return strip_volatile(before, volatile) != strip_volatile(after, volatile)
 
 
 def summarize(changes: Iterable[Change]) -> dict[str, int]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tomllib
 from difflib import get_close_matches
 from functools import cache
@@ -29,7 +30,7 @@ WRITE_CLASSES = ("create", "update", "delete")
 # (``Toolset.risk_flags``), so a new toolset's flags need nothing here.
 ENGINE_RISKS = ("playground", "destructive", "replace", "bulk", "confusable-name", "novel", "listing-detail")
 # Toolsets a scope may name (DESIGN.md §2), beyond those registered in tools/.
-KNOWN_TOOLSETS = ("s3", "dynamodb", "iam", "ec2", "ssm", "sqs", "lambda", "containers")
+KNOWN_TOOLSETS = ("s3", "dynamodb", "iam", "ec2", "ssm", "sqs", "lambda", "cloudformation", "containers")
 
 
 @cache
@@ -348,6 +349,23 @@ class Scopes(_Strict):
     replace_window_seconds: int = Field(
         86_400, ge=0, description="a create of what a plan deleted this recently is a replace"
     )
+    unrehearsed_types: list[str] = Field(
+        default_factory=list,
+        description=(
+            "CloudFormation resource types a stack may hold that interlock cannot rehearse "
+            "(AWS::SNS::Topic): planned with the resource flagged unrehearsed instead of refused"
+        ),
+    )
+
+    @field_validator("unrehearsed_types")
+    @classmethod
+    def _types(cls, v: list[str]) -> list[str]:
+        for i, t in enumerate(v):
+            if not re.fullmatch(r"(AWS|Custom)::[A-Za-z0-9]+(::[A-Za-z0-9]+)?", t):
+                raise ValueError(
+                    f"unrehearsed_types[{i}] = {t!r} is not a CloudFormation resource type (AWS::SNS::Topic)"
+                )
+        return v
 
     @field_validator("toolsets")
     @classmethod

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from interlock.sandbox.aws.common import describe_error, production_client
 from interlock.sandbox.base import Call, CallRefused, CannotRehearse, Rehearsal, Sandbox, SandboxError
-from interlock.sandbox.diff import Action, Change, Snapshot, diff, strip_volatile
+from interlock.sandbox.diff import Action, Change, Snapshot, diff, strip_volatile, volatile_at
 from interlock.tools import shown_args, toolset_of
 from interlock.tools.spec import Footprint, FootprintTooLarge, Limits, Place, ToolFailure, ToolSpec
 
@@ -193,6 +193,12 @@ class Engine:
         r = self.config.rehearsal
         return Limits(max_objects=r.max_objects, detail_limit=r.detail_limit, max_read_bytes=r.max_read_bytes)
 
+    def limits_for(self, target: TargetConfig | None) -> Limits:
+        """The rehearsal's limits on one target (its scopes may let a stack hold unrehearsed types)."""
+        if target is None or not target.scopes.unrehearsed_types:
+            return self.limits
+        return dataclasses.replace(self.limits, unrehearsed_types=tuple(target.scopes.unrehearsed_types))
+
     # ------------------------------------------------------------ targets
 
     def production_client(self, target_name: str, target: TargetConfig, service: str) -> Any:
@@ -205,6 +211,15 @@ class Engine:
                 )
             self._clients[key] = factory(target_name, target, service)
         return self._clients[key]
+
+    def client_for(self, spec: ToolSpec, target_name: str, target: TargetConfig) -> Any:
+        """The production client a tool's functions get: its service's, or a ``Clients`` (one per
+        service, made on first use) for a toolset whose calls span services."""
+        if spec.services:
+            from interlock.sandbox.aws.common import Clients
+
+            return Clients(lambda service: self.production_client(target_name, target, service))
+        return self.production_client(target_name, target, spec.service)
 
     def sandbox_for(self, target_name: str, target: TargetConfig) -> Sandbox:
         sandbox = self.target_sandboxes.get(target_name) or self.sandboxes.get(target.kind)
@@ -281,7 +296,7 @@ class Engine:
         if spec.canonical is None:
             return args
         place = await self.place(spec, name, target)
-        client = self.production_client(name, target, spec.service)
+        client = self.client_for(spec, name, target)
         try:
             return await anyio.to_thread.run_sync(spec.canonical, client, args, place)
         except InterlockError:
@@ -298,7 +313,7 @@ class Engine:
             await self.audit_denial(exc, name, spec.name, args, self.current_actor)
             raise
         assert spec.read is not None
-        client = self.production_client(name, target, spec.service)
+        client = self.client_for(spec, name, target)
         try:
             result = await anyio.to_thread.run_sync(spec.read, client, args, self.limits)
         except Exception as exc:
@@ -310,11 +325,18 @@ class Engine:
     # ------------------------------------------------------------ plan
 
     async def snapshot(
-        self, spec: ToolSpec, client: Any, fp: Footprint, where: str, context: bool = True
+        self,
+        spec: ToolSpec,
+        client: Any,
+        fp: Footprint,
+        where: str,
+        context: bool = True,
+        target: TargetConfig | None = None,
     ) -> Snapshot:
         """Read ``fp``; ``context=False`` for an after-state, where only states are compared."""
         assert spec.snapshot is not None
-        limits = self.limits if context else dataclasses.replace(self.limits, context=False)
+        limits = self.limits_for(target)
+        limits = limits if context else dataclasses.replace(limits, context=False)
         try:
             return await anyio.to_thread.run_sync(spec.snapshot, client, fp, limits)
         except FootprintTooLarge as exc:
@@ -346,13 +368,15 @@ class Engine:
             footprint=fp,
             resolved=fp.resolve(baseline.states),
             baseline=baseline,
-            limits=self.limits,
+            limits=self.limits_for(target),
             addresses=frozenset([*fp.patterns(), *baseline.states]),
             execute=spec.execute,
             snapshot=spec.snapshot,
             production=self.production_client(name, target, spec.service) if spec.clone else None,
             clone=spec.clone,
             command_timeout=self.config.rehearsal.command_timeout_seconds,
+            services=spec.services,
+            drift=spec.drift,
         )
         try:
             return await sandbox.rehearse(call)
@@ -419,8 +443,10 @@ class Engine:
         assert spec.footprint is not None
         fp = spec.footprint(args)
         t_start = time.perf_counter()
-        client = self.production_client(name, target, spec.service)
-        baseline = await self.snapshot(spec, client, fp, self.where(name, target))
+        client = self.client_for(spec, name, target)
+        baseline = await self.snapshot(spec, client, fp, self.where(name, target), target=target)
+        if spec.learns is not None:  # what the call reaches, as production named it (a stack's resources)
+            fp = spec.learns(args, baseline.states)
         t_base = time.perf_counter()
         rehearsal = await self.rehearse(spec, args, fp, baseline, name, target)
         if rehearsal.footprint is not None:
@@ -434,6 +460,19 @@ class Engine:
             replaced=rehearsal.replaced,
             kind_of=spec.kind_of,
         )
+        outside = [c.address for c in changes if not fp.covers(c.address)]
+        if outside:
+            # Apply would refuse such a plan (its changes name what its arguments do not touch):
+            # say so now, before a human reads it.
+            msg = (
+                f"the rehearsal changed {', '.join(outside[:5])}"
+                + (f" and {len(outside) - 5} more" if len(outside) > 5 else "")
+                + ", which the call's footprint does not name, so no plan was made"
+            )
+            await self._audit_refused(spec, args, name, msg)
+            raise PlanRefused(
+                msg, "name every resource the call touches in its arguments; report it if it persists"
+            )
         now = time.time()
         plan = Plan(
             target=name,
@@ -588,8 +627,8 @@ class Engine:
         # Apply acts on the resources the plan lists: a prefix was resolved once, against the
         # baseline the approver saw, and is never listed again (DESIGN.md §3, rule 8).
         resolved = fp.resolve(plan.baseline)
-        client = self.production_client(name, target, spec.service)
-        current = await self.snapshot(spec, client, fp, where)
+        client = self.client_for(spec, name, target)
+        current = await self.snapshot(spec, client, fp, where, target=target)
         if current.fingerprint(spec.volatile) != plan.baseline_fingerprint:
             changed = _changed_addresses(plan.baseline, current.states, spec.volatile)
             what = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
@@ -626,7 +665,7 @@ class Engine:
             )
             # An execute is several calls; when one fails, production may hold some of the plan.
             # Read it again and record exactly which changes happened and which did not.
-            partial = await self._partial_outcome(spec, plan, client, fp, where)
+            partial = await self._partial_outcome(spec, plan, client, fp, where, target)
             failure: dict[str, Any] = {"error": err.message, **partial}
             await self.store.transition(
                 plan.id, [Status.APPLYING], Status.FAILED, actor, "plan.failed", failure, outcome=failure
@@ -642,7 +681,7 @@ class Engine:
             ),
         }
         try:
-            after = await self.snapshot(spec, client, fp, where, context=False)
+            after = await self.snapshot(spec, client, fp, where, context=False, target=target)
             elsewhere = (
                 sorted(a for a in await anyio.to_thread.run_sync(changed_elsewhere) if not fp.covers(a))
                 if changed_elsewhere is not None
@@ -771,9 +810,9 @@ class Engine:
                 plan.id, [Status.APPLYING], Status.FAILED, actor, "plan.failed", outcome, outcome=outcome
             )
             return await self.store.get_plan(plan.id)
-        client = self.production_client(name, target, spec.service)
+        client = self.client_for(spec, name, target)
         fp = Footprint.from_dict(plan.footprint)
-        partial = await self._partial_outcome(spec, plan, client, fp, self.where(name, target))
+        partial = await self._partial_outcome(spec, plan, client, fp, self.where(name, target), target)
         complete = (
             "applied" in partial
             and len(partial["applied"]) == partial.get("planned", -1)
@@ -802,21 +841,33 @@ class Engine:
         return await self.store.get_plan(plan.id)
 
     async def _partial_outcome(
-        self, spec: ToolSpec, plan: Plan, client: Any, fp: Footprint, where: str
+        self,
+        spec: ToolSpec,
+        plan: Plan,
+        client: Any,
+        fp: Footprint,
+        where: str,
+        target: TargetConfig | None = None,
     ) -> dict[str, Any]:
         """After a failed execute: the plan's changes production now holds (``applied``), those it
         does not hold at all (``not_applied``), those it holds some other way (``changed_otherwise``),
         and anything else in the footprint that changed (``also_changed``)."""
         try:
-            now = (await self.snapshot(spec, client, fp, where)).states
+            now = (await self.snapshot(spec, client, fp, where, target=target)).states
         except InterlockError as exc:
             return {"unverified": f"production could not be read again: {exc.message}"}
         planned = [c for c in plan.changes if c.action is not Action.NOOP]
         expected = plan.expected_after()
         vol = spec.volatile
-        same = lambda a, b: strip_volatile(a, vol) == strip_volatile(b, vol)  # noqa: E731
-        applied = [c.address for c in planned if same(now.get(c.address), expected.get(c.address))]
-        not_applied = [c.address for c in planned if same(now.get(c.address), plan.baseline.get(c.address))]
+
+        def same(address: str, a: Any, b: Any) -> bool:
+            fields = volatile_at(vol, address)
+            return strip_volatile(a, fields) == strip_volatile(b, fields)
+
+        applied = [c.address for c in planned if same(c.address, now.get(c.address), expected.get(c.address))]
+        not_applied = [
+            c.address for c in planned if same(c.address, now.get(c.address), plan.baseline.get(c.address))
+        ]
         otherwise = [c.address for c in planned if c.address not in applied and c.address not in not_applied]
         listed = {c.address for c in planned}
         also = [a for a in _changed_addresses(plan.baseline, now, vol) if a not in listed]
@@ -978,7 +1029,9 @@ async def _req_args_match_plan(engine: Engine, c: ApplyCheck) -> InterlockError 
     canonical = await engine.canonical(c.spec, c.args, name, target)
     if canonical != c.args:
         return _tampered(c.plan, "its arguments name a resource by another name than its canonical one")
-    derived = c.spec.footprint(c.args)
+    derived = (
+        c.spec.learns(c.args, c.plan.baseline) if c.spec.learns is not None else c.spec.footprint(c.args)
+    )
     try:
         stored = Footprint.from_dict(c.plan.footprint)
     except ValueError as exc:
@@ -1086,7 +1139,7 @@ def _changed_addresses(expected: dict[str, Any], actual: dict[str, Any], volatil
     out = []
     for addr in sorted(set(expected) | set(actual)):
         want, got = expected.get(addr), actual.get(addr)
-        unknown = list(volatile)
+        unknown = list(volatile_at(volatile, addr))
         if isinstance(want, dict) and isinstance(want.get("unpredicted"), list):
             unknown += ["unpredicted", *want["unpredicted"]]
         if strip_volatile(want, unknown) != strip_volatile(got, unknown):

@@ -7,7 +7,7 @@ from typing import Any
 from .spec import Toolset, ToolSpec
 
 # One module per toolset, each with TOOLSET and SPECS; a new toolset is one line here.
-MODULES = ("s3", "containers", "iam", "sqs", "ec2", "dynamodb", "ssm", "awslambda")
+MODULES = ("s3", "containers", "iam", "sqs", "ec2", "dynamodb", "ssm", "awslambda", "cloudformation")
 
 _loaded = [importlib.import_module(f"{__name__}.{m}") for m in MODULES]
 TOOLSETS: tuple[Toolset, ...] = tuple(m.TOOLSET for m in _loaded)

@@ -40,7 +40,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from interlock.sandbox.diff import Change, Snapshot
+from interlock.sandbox.diff import Change, Snapshot, Volatile
 
 
 class ToolFailure(Exception):
@@ -66,6 +66,9 @@ class Limits:
     # False for a read of the after-state (the rehearsal's, or production's right after an apply):
     # only states are compared then, so what only seeds and fingerprints (context) is read lightly.
     context: bool = True
+    # Resource types a stack may hold that interlock cannot rehearse, planned with the resource
+    # flagged unrehearsed (the target's ``scopes.unrehearsed_types``); any other such type is refused.
+    unrehearsed_types: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, eq=False)
@@ -285,7 +288,7 @@ class ToolSpec:
     footprint: FootprintFn | None = None
     snapshot: SnapshotFn | None = None
     execute: ExecuteFn | None = None
-    volatile: frozenset[str] = field(default_factory=frozenset)
+    volatile: Volatile = field(default_factory=frozenset)
     kind_of: Callable[[str], str] | None = None
     canonical: CanonicalFn | None = None
     watch: WatchFn | None = None
@@ -303,6 +306,17 @@ class ToolSpec:
     # The arguments as shown and audited, from their stored JSON (a secret value as its hash);
     # apply still runs the stored arguments, which the plan hash covers.
     shown: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    # The services its functions reach besides ``service`` (a stack's tables, buckets, ...): they get
+    # a ``sandbox.aws.common.Clients``, one client per service, instead of one client.
+    services: tuple[str, ...] = ()
+    # The call's footprint grows with what its baseline names (a stack's resources, read from
+    # production): (args, baseline states) -> footprint, a superset of ``footprint(args)``. Apply
+    # re-derives it from the stored arguments and the stored baseline, which the plan hash covers.
+    learns: Callable[[Any, Mapping[str, Any]], Footprint] | None = None
+    # (clients of an empty sandbox account, its id, the baseline, limits) -> [(flag, note)]: how
+    # production differs from what the resources' declaration makes fresh (a stack's template),
+    # run by the sandbox during the rehearsal (``sandbox.base.Call.drift``).
+    drift: Callable[[Any, str, Snapshot, Limits], list[tuple[str, str]]] | None = None
 
     def __post_init__(self) -> None:
         if self.read_only and self.read is None:
@@ -326,7 +340,7 @@ class Toolset:
     target_kind: str
     service: str
     snapshot: SnapshotFn
-    volatile: frozenset[str]
+    volatile: Volatile
     kind_of: Callable[[str], str]
     canonical: CanonicalFn | None = None
     watch: WatchFn | None = None
@@ -362,6 +376,10 @@ class Toolset:
     # State fields the approval screen leaves out of a resource's lines (volatile or display-only).
     # A toolset whose states hold names the user chose (a DynamoDB item's attributes) hides none.
     hidden_attributes: frozenset[str] = frozenset({"last_modified", "created", "detail"})
+    # The services its functions reach besides ``service`` (see ``ToolSpec.services``).
+    services: tuple[str, ...] = ()
+    # Its drift check (see ``ToolSpec.drift``), on every write tool.
+    drift: Callable[[Any, str, Snapshot, Limits], list[tuple[str, str]]] | None = None
 
     def read(
         self,
@@ -389,6 +407,7 @@ class Toolset:
             address_prefix=self.address_prefix,
             addresses=addresses or self.read_addresses,
             account_scoped=self.account_scoped,
+            services=self.services,
         )
 
     def write(
@@ -404,6 +423,7 @@ class Toolset:
         widens: bool = False,
         earlier: Callable[[Any], list[Footprint]] | None = None,
         shown: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+        learns: Callable[[Any, Mapping[str, Any]], Footprint] | None = None,
     ) -> ToolSpec:
         return ToolSpec(
             name=name,
@@ -430,6 +450,9 @@ class Toolset:
             account_scoped=self.account_scoped,
             earlier=earlier,
             shown=shown,
+            services=self.services,
+            learns=learns,
+            drift=self.drift,
         )
 
 

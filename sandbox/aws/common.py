@@ -25,6 +25,7 @@ import boto3
 import botocore.session
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
+from botocore.parsers import ResponseParserError
 from botocore.utils import parse_timestamp
 
 from ..base import CallRefused, CannotRehearse, Rehearsal, SandboxError
@@ -295,6 +296,23 @@ def _noncurrent(st: State, prod: str, baseline: Snapshot) -> State:
     return out
 
 
+class Clients:
+    """One client per AWS service, made on first use: what a toolset whose calls span services (a
+    CloudFormation stack holds tables, buckets, queues...) gets in place of one client. The same
+    toolset code runs against production and the sandbox: only ``make`` differs."""
+
+    def __init__(self, make: Callable[[str], Any]) -> None:
+        self._make = make
+        self._made: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, service: str) -> Any:
+        with self._lock:
+            if service not in self._made:
+                self._made[service] = self._make(service)
+            return self._made[service]
+
+
 class ClientCache:
     """boto3 clients on one endpoint, one per (service, region), each reporting its calls to the
     recorder of the current lease."""
@@ -396,6 +414,28 @@ class AwsSandbox:
         """The addresses the rehearsal deleted and created again."""
         return recorder.replaced_buckets()
 
+    def settle(self, call: Any) -> list[tuple[str, str]]:
+        """Right after the call ran: what AWS does that this emulator does not, applied, and what
+        could not be, as (flag, note) (nothing by default)."""
+        return []
+
+    def drift(self, call: Any) -> list[tuple[str, str]]:
+        """The toolset's drift check (``call.drift``), where this sandbox can run it (none here)."""
+        return []
+
+    def unpredicted(self, call: Any, after: Snapshot) -> Snapshot:
+        """The after-state with what the rehearsal could not predict marked (nothing by default)."""
+        return after
+
+    def call_client(self, call: Any) -> Any:
+        """The client the call's functions get: one service's, or a ``Clients`` when the call's
+        toolset spans services (``call.services``)."""
+        clients = self.clients
+        assert clients is not None
+        if getattr(call, "services", ()):
+            return Clients(lambda service: clients.client(service, call.region, call.account))
+        return clients.client(call.service, call.region, call.account)
+
     # the rehearsal ---------------------------------------------------------------
 
     @asynccontextmanager
@@ -419,26 +459,38 @@ class AwsSandbox:
         try:
             async with self.lease(call) as recorder:
                 assert self.clients is not None
+                sandbox_notes: list[tuple[str, str]] = []
+                if getattr(call, "drift", None) is not None:
+                    # before seeding: S3 bucket names are one namespace across the sandbox's accounts
+                    t0 = time.perf_counter()
+                    sandbox_notes = await anyio.to_thread.run_sync(self.drift, call)
+                    timings["drift_ms"] = (time.perf_counter() - t0) * 1000
                 t0 = time.perf_counter()
                 seeded = await anyio.to_thread.run_sync(self.seed, call)
                 timings["seed_ms"] = (time.perf_counter() - t0) * 1000
-                client = self.clients.client(call.service, call.region, call.account)
+                client = self.call_client(call)
                 t0 = time.perf_counter()
                 try:
                     resolved = seeded.translate(call.resolved)
                     output = await anyio.to_thread.run_sync(call.execute, client, call.args, resolved)
                 except ClientError as exc:
                     raise classify(exc, call.tool) from exc
+                except ResponseParserError as exc:  # the emulator answered what botocore cannot read
+                    raise CannotRehearse(
+                        f"the sandbox emulator answered {call.tool} with a response botocore cannot read, so it "
+                        f"cannot rehearse it: {str(exc)[:300]}"
+                    ) from exc
+                sandbox_notes += await anyio.to_thread.run_sync(self.settle, call)
                 timings["execute_ms"] = (time.perf_counter() - t0) * 1000
                 t0 = time.perf_counter()
                 light = dataclasses.replace(call.limits, context=False)  # states are compared, not context
                 after = await anyio.to_thread.run_sync(call.snapshot, client, call.footprint, light)
-                after = restore_identities(after, seeded, call.baseline)
+                after = self.unpredicted(call, restore_identities(after, seeded, call.baseline))
                 timings["snapshot_ms"] = (time.perf_counter() - t0) * 1000
                 replaced = self.replaced(call, recorder)
-        except (BotoCoreError, ClientError) as exc:
-            raise SandboxError(f"the sandbox failed during the rehearsal: {exc}") from exc
-        found = self.differences(call.baseline)
+        except (BotoCoreError, ClientError, ResponseParserError) as exc:
+            raise SandboxError(f"the sandbox failed during the rehearsal: {str(exc)[:500]}") from exc
+        found = [*self.differences(call.baseline), *sandbox_notes]
         return Rehearsal(
             after=after,
             replaced=replaced,

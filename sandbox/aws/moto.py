@@ -13,16 +13,19 @@ loopback port, and the handler answers every request itself (an unmatched one as
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from typing import Any
 
 from ..base import CannotRehearse, SandboxError
-from .common import ACCOUNT_ID, FAKE_CREDENTIALS, AwsSandbox, ClientCache, Recorder, Seeded
+from .common import ACCOUNT_ID, FAKE_CREDENTIALS, AwsSandbox, ClientCache, Clients, Recorder, Seeded
 from .services import MotoService, service
 
 # Where sandbox clients point. Port 9 (discard) on loopback: never an AWS endpoint, and if a
 # request ever got past the handler it would find nothing listening.
 SANDBOX_ENDPOINT = "http://127.0.0.1:9"
+# An account no target has: a toolset's drift check builds resources fresh there (``drift``).
+SCRATCH_ACCOUNT = "000000000000"
 
 NOT_IMPLEMENTED = (
     b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>NotImplemented</Code>'
@@ -57,6 +60,14 @@ class InProcess:
         if response is None:  # moto let it pass through: answer it here, never over the network
             return AWSResponse(request.url, 501, {}, MockRawResponse(NOT_IMPLEMENTED))  # type: ignore[arg-type]
         return response
+
+
+@dataclasses.dataclass(frozen=True)
+class Where:
+    """An account and region of the sandbox, as a service's hooks read them off a call."""
+
+    account: str
+    region: str
 
 
 class MotoSandbox(AwsSandbox):
@@ -115,7 +126,11 @@ class MotoSandbox(AwsSandbox):
     def reset(self, call: Any) -> None:
         from moto.core.model_instances import reset_model_data
 
-        self._service(call).reset(call.account or ACCOUNT_ID, call.region)
+        found = self._service(call)
+        if found.reset_call is not None:
+            found.reset_call(call)
+        else:
+            found.reset(call.account or ACCOUNT_ID, call.region)
         # moto keeps every model object it ever made (FakeKey, FakeBucket, ...) in a list per class
         # for its dashboard, so a backend's reset frees nothing: without this, each rehearsal's
         # objects stay (about 15 KB a plan: 10,000 plans grew the server by 150 MB).
@@ -124,10 +139,55 @@ class MotoSandbox(AwsSandbox):
     def seed(self, call: Any) -> Seeded:
         if self._admin is None:
             raise SandboxError("the sandbox is not running")
-        return self._service(call).seed(call.baseline, call.account or ACCOUNT_ID, call.region, self._admin)
+        found = self._service(call)
+        if found.seed_call is not None:
+            return found.seed_call(call, self._admin)
+        return found.seed(call.baseline, call.account or ACCOUNT_ID, call.region, self._admin)
+
+    def drift(self, call: Any) -> list[tuple[str, str]]:
+        """Run the toolset's drift check in an empty account of this sandbox (``SCRATCH_ACCOUNT``),
+        reset before and after: nothing of it reaches the rehearsal's account."""
+        admin = self._admin
+        if admin is None or call.drift is None:
+            return []
+        account = SCRATCH_ACCOUNT
+
+        found = self._service(call)
+
+        def clients(service: str) -> Any:
+            made = admin.client(service, call.region, account)
+            if (
+                found.settle is not None
+                and service == found.name
+                and not getattr(made, "_interlock_settles", False)
+            ):
+                # the check's own stack calls get what AWS applies and moto does not, as the rehearsal's do
+                made.meta.events.register(
+                    f"after-call.{service}",
+                    lambda **_: found.settle(Where(account, call.region)),  # type: ignore[misc]
+                )
+                made._interlock_settles = True
+            return made
+
+        scratch = dataclasses.replace(call, account=account)
+        self.reset(scratch)
+        try:
+            return list(call.drift(Clients(clients), account, call.baseline, call.limits))
+        finally:
+            self.reset(scratch)
+
+    def settle(self, call: Any) -> list[tuple[str, str]]:
+        found = self._service(call)
+        return found.settle(call) if found.settle is not None else []
+
+    def unpredicted(self, call: Any, after: Any) -> Any:
+        found = self._service(call)
+        return found.unpredicted(after, call) if found.unpredicted is not None else after
 
     def replaced(self, call: Any, recorder: Recorder) -> set[str]:
         found = self._service(call)
+        if found.replaced_call is not None:
+            return found.replaced_call(recorder.of(found.name), call)
         if found.replaced is None:
             return set()
         return found.replaced(recorder.of(found.name), call.account or ACCOUNT_ID, call.region)

@@ -33,12 +33,24 @@ class MotoService:
     reset: ResetFn
     seed: SeedFn
     replaced: ReplacedFn | None = None
+    # A service whose calls span other services (CloudFormation: a stack's tables, buckets...)
+    # resets, seeds and tells replaces from the whole call (``sandbox.base.Call``) instead.
+    reset_call: Callable[[Any], None] | None = None
+    seed_call: Callable[[Any, ClientCache], Seeded] | None = None
+    replaced_call: Callable[[list[tuple[str, dict[str, Any]]], Any], set[str]] | None = None
+    # (the after-state, the call) -> the after-state with what the rehearsal could not predict
+    # marked ``unpredicted`` (a function's code hash when the call made the function anew)
+    unpredicted: Callable[[Snapshot, Any], Snapshot] | None = None
+    # (the call) -> [(flag, note)], right after the call ran: what AWS does that moto does not,
+    # applied to what the call just made (a bucket's versioning from a stack template), and what
+    # could not be, named for the approver
+    settle: Callable[[Any], list[tuple[str, str]]] | None = None
 
 
 def services() -> Mapping[str, MotoService]:
     """Every service the moto sandbox seeds, by name (imported on first use: moto's models load
     slowly, and a server that rehearses only S3 never loads the others)."""
-    from . import awslambda, dynamodb, ec2, iam, s3, sqs, ssm
+    from . import awslambda, cloudformation, dynamodb, ec2, iam, s3, sqs, ssm
 
     return {
         s.name: s
@@ -50,6 +62,7 @@ def services() -> Mapping[str, MotoService]:
             ec2.SERVICE,
             ssm.SERVICE,
             awslambda.SERVICE,
+            cloudformation.SERVICE,
         )
     }
 

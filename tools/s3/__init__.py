@@ -24,6 +24,7 @@ from interlock.sandbox.aws import (
     s3_object_address,
     s3_version_address,
 )
+from interlock.sandbox.aws.common import parse_s3_address
 
 if TYPE_CHECKING:  # boto3-stubs: every S3 call below is type-checked
     from mypy_boto3_s3 import S3Client
@@ -684,7 +685,7 @@ def exec_create_bucket(client: S3Client, a: CreateBucket, resolved: Footprint) -
     return {}
 
 
-def _empty_bucket(client: S3Client, bucket: str, resolved: Resolved) -> int:
+def empty_bucket(client: S3Client, bucket: str, resolved: Resolved) -> int:
     """Delete exactly what the plan lists: its objects and, in a versioned bucket, every noncurrent
     version and delete marker it lists, and each current version still the one planned (same
     ETag). Anything written since stays, and the bucket delete that follows then fails with
@@ -726,14 +727,14 @@ def _delete_bucket(client: S3Client, bucket: str) -> None:
 
 
 def exec_delete_bucket(client: S3Client, a: DeleteBucket, resolved: Resolved) -> dict[str, Any]:
-    emptied = _empty_bucket(client, a.bucket, resolved) if a.force else 0
+    emptied = empty_bucket(client, a.bucket, resolved) if a.force else 0
     _delete_bucket(client, a.bucket)
     return {"emptied": emptied}
 
 
 def exec_recreate_bucket(client: S3Client, a: BucketOnly, resolved: Resolved) -> dict[str, Any]:
     region = client.get_bucket_location(Bucket=a.bucket).get("LocationConstraint") or "us-east-1"
-    emptied = _empty_bucket(client, a.bucket, resolved)
+    emptied = empty_bucket(client, a.bucket, resolved)
     _delete_bucket(client, a.bucket)
     exec_create_bucket(client, CreateBucket(bucket=a.bucket, region=region), resolved)
     return {"emptied": emptied}
@@ -802,12 +803,17 @@ def _history_risks(changes: list[Change]) -> list[tuple[str, str]]:
                 "irreversible, versioning cannot bring them back",
             )
         )
+    # A bucket deleted (or deleted and created again) takes every version with it: nothing is kept.
+    gone = {
+        c.address for c in changes if c.kind == "s3.bucket" and c.action in (Action.DELETE, Action.REPLACE)
+    }
     kept = [
         c
         for c in changes
         if c.kind == "s3.object"
         and c.action is Action.DELETE
         and (c.before or {}).get("versioning") == "Enabled"
+        and s3_bucket_address(parse_s3_address(c.address)[0]) not in gone
     ]
     stays = [c for c in changes if c.kind == "s3.version" and c.action is Action.CREATE]
     if stays and not kept:

@@ -578,7 +578,7 @@ def cmd_playground(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    return run_demo(no_input=args.no_input, keep=args.keep)
+    return run_demo(no_input=args.no_input, keep=args.keep, scenario=args.scenario)
 
 
 def cmd_scopes(args: argparse.Namespace) -> int:
@@ -728,7 +728,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.set_defaults(fn=cmd_serve)
 
-    s = sub.add_parser("demo", parents=[common], help="the whole story on the playground, in this terminal")
+    s = sub.add_parser(
+        "demo",
+        parents=[common],
+        help="the whole story on the playground, in this terminal",
+        description="Replay the December 2025 incident on a fresh playground (a local emulator standing in "
+        "for production): an agent, through a real MCP client, decides to delete and recreate production; "
+        "interlock rehearses it, shows you the plan as an approver sees it, and asks you to decide.",
+    )
+    s.add_argument(
+        "--scenario",
+        choices=["environment", "bucket"],
+        default="environment",
+        help="environment (default): the agent recreates the whole cost-explorer CloudFormation stack "
+        "(table, bucket, queue, role, function, parameter), emptying its bucket first; "
+        "bucket: the agent recreates one S3 bucket, cost-reports",
+    )
     s.add_argument("--no-input", action="store_true", help="answer 'reject' and run unattended")
     s.add_argument("--keep", action="store_true", help="keep the demo's playground and store afterwards")
     s.set_defaults(fn=cmd_demo)

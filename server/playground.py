@@ -174,68 +174,78 @@ TEAMS = ["platform", "data", "web", "mobile", "ml", "security", "finance", "supp
 
 
 def seed(endpoint_url: str) -> dict[str, int]:
-    """The playground's environment: cost-reports (300 reports), app-logs, static-site."""
-    s3 = client(endpoint_url)
-    s3.create_bucket(Bucket="cost-reports")
-    s3.put_bucket_versioning(Bucket="cost-reports", VersioningConfiguration={"Status": "Enabled"})
-    s3.put_bucket_tagging(
-        Bucket="cost-reports",
-        Tagging={"TagSet": [{"Key": "owner", "Value": "finance"}, {"Key": "retention", "Value": "7y"}]},
-    )
-    s3.put_bucket_policy(
-        Bucket="cost-reports",
-        Policy=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Sid": "FinanceReadOnly",
-                        "Effect": "Allow",
-                        "Principal": {"AWS": "arn:aws:iam::123456789012:role/finance-analyst"},
-                        "Action": ["s3:GetObject", "s3:ListBucket"],
-                        "Resource": ["arn:aws:s3:::cost-reports", "arn:aws:s3:::cost-reports/*"],
-                    }
-                ],
-            }
-        ),
-    )
-    objects: list[tuple[str, str, bytes, str]] = []
-    for month in REPORT_MONTHS:
-        for team in TEAMS:
-            for kind in ("compute", "storage", "network"):
-                body = "date,team,service,usd\n" + "".join(
-                    f"{month}-{d:02d},{team},{kind},{(zlib.crc32(f'{month}{team}{kind}{d}'.encode()) % 90000) / 100:.2f}\n"
-                    for d in range(1, 29)
-                )
-                objects.append(("cost-reports", f"{month}/{team}/{kind}.csv", body.encode(), "text/csv"))
-    s3.create_bucket(Bucket="app-logs")
-    for day in range(1, 15):
-        for svc in ("api", "worker", "web"):
-            lines = "".join(
-                f"2026-11-{day:02d}T{h:02d}:00:00Z {svc} INFO request served in {20 + h} ms\n"
-                for h in range(24)
-            )
-            objects.append(("app-logs", f"2026/11/{day:02d}/{svc}.log", lines.encode(), "text/plain"))
-    s3.create_bucket(Bucket="static-site")
-    site = {
-        "index.html": ("<html><body><h1>Acme</h1><p>Welcome.</p></body></html>\n", "text/html"),
-        "about.html": ("<html><body><h1>About Acme</h1></body></html>\n", "text/html"),
-        "css/site.css": ("body { font-family: sans-serif; }\n", "text/css"),
-        "robots.txt": ("User-agent: *\nAllow: /\n", "text/plain"),
-    }
-    for key, (text, ctype) in site.items():
-        objects.append(("static-site", key, text.encode(), ctype))
+    """The playground's environment: the ``cost-explorer`` CloudFormation stack (server/environment.py:
+    its usage table and job queue filled, a little drift by hand) whose bucket ``cost-reports`` then
+    gets 300 reports and a bucket policy, plus the buckets app-logs and static-site.
+
+    The stack is created first, alone, on a thread (most of its time is moto loading its
+    CloudFormation backend: requests sent alongside only slow it down) while the clients and the
+    objects are prepared here; then every bucket's objects and the stack's data are written together."""
+    from .environment import create_environment_stack, fill_environment
+
     with ThreadPoolExecutor(max_workers=8) as pool:
-        list(
-            pool.map(
-                lambda o: s3.put_object(Bucket=o[0], Key=o[1], Body=o[2], ContentType=o[3]),
-                objects,
-            )
+        stack = pool.submit(create_environment_stack, endpoint_url)  # creates cost-reports, tagged
+        s3 = client(endpoint_url)
+
+        def put(o: tuple[str, str, bytes, str]) -> None:
+            s3.put_object(Bucket=o[0], Key=o[1], Body=o[2], ContentType=o[3])
+
+        others: list[tuple[str, str, bytes, str]] = []
+        for day in range(1, 15):
+            for svc in ("api", "worker", "web"):
+                lines = "".join(
+                    f"2026-11-{day:02d}T{h:02d}:00:00Z {svc} INFO request served in {20 + h} ms\n"
+                    for h in range(24)
+                )
+                others.append(("app-logs", f"2026/11/{day:02d}/{svc}.log", lines.encode(), "text/plain"))
+        site = {
+            "index.html": ("<html><body><h1>Acme</h1><p>Welcome.</p></body></html>\n", "text/html"),
+            "about.html": ("<html><body><h1>About Acme</h1></body></html>\n", "text/html"),
+            "css/site.css": ("body { font-family: sans-serif; }\n", "text/css"),
+            "robots.txt": ("User-agent: *\nAllow: /\n", "text/plain"),
+        }
+        for key, (text, ctype) in site.items():
+            others.append(("static-site", key, text.encode(), ctype))
+        reports: list[tuple[str, str, bytes, str]] = []
+        for month in REPORT_MONTHS:
+            for team in TEAMS:
+                for kind in ("compute", "storage", "network"):
+                    body = "date,team,service,usd\n" + "".join(
+                        f"{month}-{d:02d},{team},{kind},{(zlib.crc32(f'{month}{team}{kind}{d}'.encode()) % 90000) / 100:.2f}\n"
+                        for d in range(1, 29)
+                    )
+                    reports.append(("cost-reports", f"{month}/{team}/{kind}.csv", body.encode(), "text/csv"))
+        stack.result()
+        s3.create_bucket(Bucket="app-logs")
+        s3.create_bucket(Bucket="static-site")
+        pending = [pool.submit(put, o) for o in others]
+        # versioning by hand (drift: the template does not declare it), as the bucket always had
+        s3.put_bucket_versioning(Bucket="cost-reports", VersioningConfiguration={"Status": "Enabled"})
+        s3.put_bucket_policy(
+            Bucket="cost-reports",
+            Policy=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Sid": "FinanceReadOnly",
+                            "Effect": "Allow",
+                            "Principal": {"AWS": "arn:aws:iam::123456789012:role/finance-analyst"},
+                            "Action": ["s3:GetObject", "s3:ListBucket"],
+                            "Resource": ["arn:aws:s3:::cost-reports", "arn:aws:s3:::cost-reports/*"],
+                        }
+                    ],
+                }
+            ),
         )
+        pending += [pool.submit(put, o) for o in reports]
+        written = fill_environment(endpoint_url, pool)
+        for f in pending:
+            f.result()
     counts: dict[str, int] = {}
-    for b, *_ in objects:
+    for b, *_ in reports + others:
         counts[b] = counts.get(b, 0) + 1
-    return counts
+    return {**counts, **written}
 
 
 # ---------------------------------------------------------------- processes and files

@@ -975,6 +975,8 @@ DATA_KINDS = frozenset({"dynamodb.item", "s3.object", "s3.version", "sqs.message
 _MADE_UP = frozenset(
     {"role_id", "code_sha256", "unpredicted", "backups", "version", "oldest_version", "labels"}
 )
+# Counts of what a resource holds (a versioned bucket's noncurrent versions): data, not drift.
+_HELD = frozenset({"history"})
 
 
 def _in_account(value: Any, source: str, target: str) -> Any:
@@ -982,12 +984,25 @@ def _in_account(value: Any, source: str, target: str) -> Any:
     return json.loads(json.dumps(value).replace(f":{source}:", f":{target}:"))
 
 
-def _differing(have: State | None, want: State | None, address: str) -> list[str]:
+def _without_stack_tags(st: State, stack_tags: Mapping[str, str]) -> State:
+    """On AWS a stack's tags are put on every resource it creates (moto does not): such a tag is
+    the stack's, not the resource's drift."""
+    tags = st.get("tags")
+    if not isinstance(tags, dict) or not stack_tags:
+        return st
+    return {**st, "tags": {k: v for k, v in tags.items() if stack_tags.get(k) != v}}
+
+
+def _differing(
+    have: State | None, want: State | None, address: str, stack_tags: Mapping[str, str] | None = None
+) -> list[str]:
     if have is None or want is None:
         return ["(exists only " + ("in the template)" if have is None else "in production)")]
+    have, want = _without_stack_tags(have, stack_tags or {}), _without_stack_tags(want, stack_tags or {})
     skip = (
         set(volatile_at(TOOLSET.volatile, address))
         | _MADE_UP
+        | _HELD
         | {*have.get("unpredicted", []), *want.get("unpredicted", [])}
     )
     return sorted(k for k in {*have, *want} if k not in skip and have.get(k) != want.get(k))
@@ -1041,7 +1056,7 @@ def drift(clients: Any, scratch: str, baseline: Snapshot, limits: Limits) -> lis
             }
             what = []
             for a in sorted(addresses):
-                attrs = _differing(baseline.states.get(a), states.get(a), a)
+                attrs = _differing(baseline.states.get(a), states.get(a), a, st.get("tags") or {})
                 if attrs:
                     what.append(
                         ", ".join(attrs) if a == mine else f"{a.removeprefix(mine)}: {', '.join(attrs)}"

@@ -447,6 +447,11 @@ class Engine:
         baseline = await self.snapshot(spec, client, fp, self.where(name, target), target=target)
         if spec.learns is not None:  # what the call reaches, as production named it (a stack's resources)
             fp = spec.learns(args, baseline.states)
+            try:
+                policy.check_reach(name, target, spec, [*fp.patterns(), *baseline.states])
+            except ScopeDenied as exc:
+                await self.audit_denial(exc, name, spec.name, args, self.current_actor)
+                raise
         t_base = time.perf_counter()
         rehearsal = await self.rehearse(spec, args, fp, baseline, name, target)
         if rehearsal.footprint is not None:

@@ -427,6 +427,16 @@ def check_call(
     return Decision(True, ", ".join(dict.fromkeys(rules)) or "default")
 
 
+def check_reach(target_name: str, target: TargetConfig, spec: ToolSpec, addresses: list[str]) -> None:
+    """A call whose reach was learned from production (a stack's resources) reveals every one of them
+    in its plan (its states, drift, risks): none may be one whose read a deny rule forbids.
+    Raises ``Denied``."""
+    for address in addresses:
+        hidden = reveals(target_name, target, address)
+        if hidden is not None:
+            raise _deny(spec.name, target_name, hidden)
+
+
 def _classify_replaces(changes: list[Change], history: History) -> tuple[list[Change], list[str]]:
     """A create of what an applied plan deleted within the window is a replace split over two plans.
 

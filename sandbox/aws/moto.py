@@ -56,7 +56,18 @@ class InProcess:
         if not request.url.startswith(self._local):
             raise SandboxError(f"a sandbox client was asked to reach {request.url!r}: refused")
         request.url = self._aws + request.url[len(self._local) :]
-        response = self._stubber("before-send", request)
+        try:
+            response = self._stubber("before-send", request)
+        except Exception as exc:  # moto itself crashed on the request: it cannot rehearse it
+            body = (
+                b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError</Code><Message>'
+                + f"the embedded moto sandbox failed on this request ({type(exc).__name__}: {exc})"[:300]
+                .replace("&", "&amp;")
+                .replace("<", "&lt;")
+                .encode()
+                + b"</Message></Error>"
+            )
+            return AWSResponse(request.url, 500, {}, MockRawResponse(body))  # type: ignore[arg-type]
         if response is None:  # moto let it pass through: answer it here, never over the network
             return AWSResponse(request.url, 501, {}, MockRawResponse(NOT_IMPLEMENTED))  # type: ignore[arg-type]
         return response

@@ -450,3 +450,24 @@ async def test_what_moto_ignores_when_it_creates_a_stack_is_applied_as_aws_would
     assert "sandbox-differs" in plan.risk
     (note,) = [n for n in plan.rehearsal["notes"] if n.startswith("sandbox-differs:")]
     assert "CorsConfiguration" in note and "Reports (AWS::S3::Bucket)" in note and "Versioning" not in note
+
+
+async def test_a_stack_holding_a_resource_whose_read_is_denied_is_refused_and_shows_nothing_of_it(
+    engine: Engine, production: Production, tmp_path: Path
+) -> None:
+    """A stack plan shows every resource it reaches (states, drift, risks): a read deny on one of them
+    refuses the plan, whichever way the call would treat that resource."""
+    make_stack(production, data=False)
+    hiding = scoped_engine(
+        engine,
+        production,
+        tmp_path,
+        f'[[targets.prod.scopes.resources.deny]]\nactions = ["read"]\npatterns = ["{PARAMETER}"]\n',
+    )
+    new = copy.deepcopy(TEMPLATE)
+    new["Resources"]["Jobs"]["Properties"]["VisibilityTimeout"] = 90  # the parameter is not changed
+    with pytest.raises(ScopeDenied, match="resources.deny"):
+        await make_plan(
+            hiding, "update_cloudformation_stack", {"stack": "env", "template_body": json.dumps(new)}
+        )
+    assert await engine.store.list_plans() == []

@@ -116,3 +116,32 @@ def test_a_reset_frees_what_the_rehearsal_made(moto_sandbox: MotoSandbox) -> Non
     moto_sandbox.reset(SimpleNamespace(service="s3", tool="test", account=None, region="us-east-1"))
     gc.collect()
     assert key() is None
+
+
+def test_a_request_moto_crashes_on_is_answered_as_an_internal_error_the_sandbox_cannot_rehearse(
+    moto_sandbox: MotoSandbox,
+) -> None:
+    """moto raising inside its dispatcher (a bug of the emulator, not the call) comes back as a 500
+    InternalError, which the rehearsal refuses as "cannot rehearse", never an internal error of
+    interlock's."""
+    from interlock.sandbox.aws.common import classify
+    from interlock.sandbox.base import CannotRehearse
+
+    handler = InProcess(moto_sandbox.client("s3"))
+
+    def crash(event: str, request: object) -> None:
+        raise ValueError("Invalid base64-encoded string")
+
+    handler._stubber = crash  # type: ignore[assignment]
+
+    class Request:
+        url = SANDBOX_ENDPOINT + "/"
+        headers: dict[str, str] = {}
+
+    response = handler(Request())
+    assert response.status_code == 500
+    assert b"InternalError" in response.content and b"Invalid base64" in response.content
+    error = ClientError(
+        {"Error": {"Code": "InternalError"}, "ResponseMetadata": {"HTTPStatusCode": 500}}, "X"
+    )
+    assert isinstance(classify(error, "update_cloudformation_stack"), CannotRehearse)

@@ -399,6 +399,16 @@ class Engine:
         except ToolFailure as exc:
             await self._audit_refused(spec, args, name, exc.message)
             raise PlanRefused(f"the rehearsal failed, so no plan was made: {exc.message}", exc.hint) from exc
+        except InterlockError:
+            raise
+        except Exception as exc:  # the emulator or a seeder choked on this state: fail closed, say so
+            log.exception("the rehearsal of %s failed unexpectedly", spec.name)
+            await self._audit_refused(spec, args, name, f"rehearsal failed: {type(exc).__name__}: {exc}")
+            raise SandboxUnavailable(
+                f"the sandbox could not rehearse {spec.name} ({type(exc).__name__}: {str(exc)[:200]})",
+                "interlock refuses rather than guess; nothing was changed. Do this change another way, or "
+                "report it with the server's log",
+            ) from exc
 
     async def _audit_refused(self, spec: ToolSpec, args: Any, target: str, error: str) -> None:
         try:

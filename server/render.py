@@ -133,7 +133,7 @@ def _attribute_lines(
     for k in sorted(set(before) | set(after), key=str):
         if k in hidden or (marked and k == UNPREDICTED):
             continue
-        if marked and isinstance(unknown, list) and k in unknown:
+        if marked and isinstance(unknown, list) and k in unknown and after.get(k) is None:
             was = _json_lines(before.get(k)) if k in before else ["(none)"]
             later = "(unknown until applied: AWS sets it)"
             if len(was) == 1:

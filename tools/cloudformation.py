@@ -49,7 +49,7 @@ from typing import Annotated, Any
 from botocore.exceptions import ClientError, WaiterError
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from interlock.sandbox.aws.cloudformation import TYPES, is_stack, service_of, stack_address
+from interlock.sandbox.aws.cloudformation import CREATES, TYPES, is_stack, service_of, stack_address
 from interlock.sandbox.aws.common import parse_arn
 from interlock.sandbox.diff import Action, Change, Snapshot, State, VolatileBySpace, volatile_at
 
@@ -161,6 +161,10 @@ def _names_readable(args: Any, defaults: bool) -> Any:
             template_resources(parse_template(args.template_body), args.parameters, stand_in, defaults)
         except ToolFailure as exc:
             raise ValueError(f"{exc.message}: {exc.hint}") from None
+        except (TypeError, KeyError, IndexError, AttributeError, RecursionError) as exc:
+            raise ValueError(
+                f"the template's shape is not one CloudFormation reads ({type(exc).__name__}: {exc})"
+            ) from None
     return args
 
 
@@ -214,12 +218,63 @@ def parse_template(body: str) -> dict[str, Any]:
 
         Loader.add_multi_constructor("!", short)
         try:
+            # CloudFormation takes no YAML anchors or aliases; refused, an alias can expand a small
+            # template into millions of nodes
+            if any(isinstance(t, yaml.AliasToken) for t in yaml.scan(body, Loader=Loader)):
+                raise ValueError(
+                    "the template uses a YAML alias (*name): CloudFormation does not accept them"
+                )
             value = yaml.load(body, Loader=Loader)  # noqa: S506 - a SafeLoader subclass
         except yaml.YAMLError as exc:
             raise ValueError(f"the template is neither JSON nor YAML: {exc}") from None
+        except RecursionError:
+            raise ValueError("the template is nested too deeply to read") from None
+    except RecursionError:
+        raise ValueError("the template is nested too deeply to read") from None
     if not isinstance(value, dict):
         raise ValueError("the template must be a JSON or YAML object")
+    if not isinstance(value.get("Resources", {}), dict) or not isinstance(
+        value.get("Parameters", {}) or {}, dict
+    ):
+        raise ValueError("the template's Resources and Parameters must each be a mapping")
+    for logical, decl in (value.get("Resources") or {}).items():
+        if not isinstance(decl, dict) or not isinstance(decl.get("Properties", {}) or {}, dict):
+            raise ValueError(
+                f"resource {str(logical)[:80]} must be a mapping with a Type and a Properties mapping"
+            )
+    if _depth(value) > MAX_DEPTH:
+        raise ValueError(f"the template is nested more than {MAX_DEPTH} levels deep")
+    dynamic = sorted(set(_dynamic_references(value)))
+    if dynamic:
+        raise ValueError(
+            f"the template uses dynamic references ({', '.join(dynamic[:3])}): CloudFormation resolves them "
+            "from SSM or Secrets Manager at deploy time, which the rehearsal cannot see (nor policy judge); "
+            "write the value in, or pass it as a parameter"
+        )
     return value
+
+
+MAX_DEPTH = 64
+
+
+def _depth(value: Any, level: int = 0) -> int:
+    if level > MAX_DEPTH:
+        return level
+    if isinstance(value, dict):
+        return max((_depth(v, level + 1) for v in value.values()), default=level)
+    if isinstance(value, list):
+        return max((_depth(v, level + 1) for v in value), default=level)
+    return level
+
+
+def _dynamic_references(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return re.findall(r"\{\{resolve:[a-z-]+:", value)
+    if isinstance(value, dict):
+        return [r for k, v in value.items() for r in (*_dynamic_references(k), *_dynamic_references(v))]
+    if isinstance(value, list):
+        return [r for v in value for r in _dynamic_references(v)]
+    return []
 
 
 def stack_name(address: str) -> str:
@@ -283,7 +338,7 @@ def _resolve(value: Any, params: Mapping[str, str], pseudo: Mapping[str, str], w
         if fn == "Fn::Join" and isinstance(arg, list) and len(arg) == 2:
             return str(arg[0]).join(_resolve(v, params, pseudo, where) for v in arg[1])
     raise ToolFailure(
-        f"{where} is named by an expression interlock does not evaluate ({json.dumps(value)[:120]})",
+        f"{where} is named by an expression interlock does not evaluate ({json.dumps(value, default=str)[:120]})",
         "write the name as a literal, a Ref to a parameter, or Fn::Sub/Fn::Join of those",
     )
 
@@ -473,7 +528,13 @@ def stack_state(clients: Any, address: str, limits: Limits) -> tuple[State | Non
             "wait until it settles (describe_cloudformation_stack), then call again",
         )
     body = _template_body(cf, name)
-    template = parse_template(body)
+    try:
+        template = parse_template(body)
+    except ValueError as exc:
+        raise ToolFailure(
+            f"stack {name}'s template is not one interlock can rehearse: {exc}",
+            "change the stack another way",
+        ) from None
     allowed = set(limits.unrehearsed_types)
     resources: dict[str, Any] = {}
     for r in _stack_resources(cf, name):
@@ -780,6 +841,7 @@ def exec_recreate(clients: Any, args: RecreateStack, resolved: Resolved) -> dict
             f"stack {st['name']}'s template changed after it was planned",
             "nothing was deleted; call recreate_cloudformation_stack again to plan anew",
         )
+    _refuse_unapplied(parse_template(body))
     _delete(clients, args, resolved)
     made = cf.create_stack(
         StackName=st["name"],
@@ -803,11 +865,24 @@ def _not_there_yet(resolved: Resolved, addresses: list[str], stack: str) -> None
         )
 
 
+def _refuse_unapplied(template: dict[str, Any]) -> None:
+    bad = _unrehearsable_create(template)
+    if bad:
+        raise ToolFailure(
+            "the sandbox (moto) leaves out, when it creates them, properties that decide what these resources "
+            "may do, so the plan could not show it: " + "; ".join(bad),
+            "create the resource without them and add them with the resource's own tools "
+            "(attach_iam_role_policy, update_lambda_function_configuration), which rehearse them",
+        )
+
+
 def exec_create(clients: Any, args: CreateStack, resolved: Resolved) -> dict[str, Any]:
     cf = clients("cloudformation")
     name = stack_name(args.stack)
-    found = template_resources(parse_template(args.template_body), args.parameters, args.stack, defaults=True)
+    template = parse_template(args.template_body)
+    found = template_resources(template, args.parameters, args.stack, defaults=True)
     _not_there_yet(resolved, [a for _, _, a in found], args.stack)
+    _refuse_unapplied(template)
     made = cf.create_stack(
         StackName=name,
         TemplateBody=args.template_body,
@@ -819,24 +894,96 @@ def exec_create(clients: Any, args: CreateStack, resolved: Resolved) -> dict[str
     return {"created": name, "stack_id": made["StackId"]}
 
 
-def _unrehearsable_update(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    """The changes of an update the sandbox would not apply as AWS does: '<logical> (<type>): <property>'."""
+def _refs(value: Any) -> set[str]:
+    """The parameters (and conditions) a template value names: ``Ref``, ``${Name}`` in ``Fn::Sub``,
+    ``Fn::If``'s condition, ``Condition``."""
+    out: set[str] = set()
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if k == "Ref" and isinstance(v, str):
+                out.add(v)
+            elif k == "Fn::Sub":
+                text = v if isinstance(v, str) else (v[0] if isinstance(v, list) and v else "")
+                out |= set(re.findall(r"\$\{([^}!][^}]*)\}", str(text)))
+                out |= _refs(v[1:] if isinstance(v, list) else None)
+            elif k in ("Fn::If", "Condition") and isinstance(v, list | str):
+                out.add(v[0] if isinstance(v, list) and v and isinstance(v[0], str) else str(v))
+                out |= _refs(v)
+            else:
+                out |= _refs(v)
+    elif isinstance(value, list):
+        for v in value:
+            out |= _refs(v)
+    return out
+
+
+# Properties moto ignores when it creates a resource that decide what the resource may do: the plan
+# could not show what they grant, so a template that sets them is refused (None: every ignored one).
+_REFUSED_UNAPPLIED: dict[str, frozenset[str] | None] = {
+    "AWS::IAM::Role": None,
+    "AWS::Lambda::Function": frozenset({"Layers", "FileSystemConfigs", "KmsKeyArn", "ImageConfig"}),
+}
+
+
+def _unrehearsable_create(template: dict[str, Any], only: set[str] | None = None) -> list[str]:
+    """Resources of ``template`` (or those in ``only``) setting a property the sandbox would leave out
+    although it decides what the resource may do."""
     out = []
-    old_res, new_res = old.get("Resources") or {}, new.get("Resources") or {}
-    for logical, decl in new_res.items():
-        before = old_res.get(logical)
-        if before is None or before == decl:
+    for logical, decl in (template.get("Resources") or {}).items():
+        if only is not None and logical not in only:
             continue
         rtype = str(decl.get("Type"))
+        if rtype not in _REFUSED_UNAPPLIED:
+            continue
+        ignored = set(decl.get("Properties") or {}) - CREATES.get(rtype, frozenset())
+        refused = _REFUSED_UNAPPLIED[rtype]
+        bad = sorted(ignored if refused is None else ignored & refused)
+        if bad:
+            out.append(f"{logical} ({rtype}): {', '.join(bad)}")
+    return out
+
+
+def _unrehearsable_update(
+    old: dict[str, Any], new: dict[str, Any], changed: set[str] | frozenset[str] = frozenset()
+) -> list[str]:
+    """The changes of an update the sandbox would not apply as AWS does: '<logical> (<type>): <property>'.
+    ``changed``: the parameters the call gives new values; a property that names one changes too."""
+    out = []
+    old_res, new_res = old.get("Resources") or {}, new.get("Resources") or {}
+    if (old.get("Conditions") or {}) != (new.get("Conditions") or {}):
+        out.append("the template's Conditions change (which resources exist is not rehearsed)")
+    flipped = {c for c, expr in (new.get("Conditions") or {}).items() if _refs(expr) & changed}
+    moved = set(changed) | flipped
+    for logical, decl in old_res.items():
+        if logical not in new_res and decl.get("DeletionPolicy") == "Retain":
+            out.append(
+                f"{logical} ({decl.get('Type')}): removed with DeletionPolicy Retain (AWS keeps it; moto deletes it)"
+            )
+    for logical, decl in new_res.items():
+        before = old_res.get(logical)
+        rtype = str(decl.get("Type"))
+        if before is None:
+            if decl.get("Condition") in flipped:
+                out.append(f"{logical} ({rtype}): its Condition depends on changed parameters")
+            continue
         if before.get("Type") != rtype:
             out.append(f"{logical}: its type changes from {before.get('Type')} to {rtype}")
             continue
         props_old, props_new = before.get("Properties") or {}, decl.get("Properties") or {}
-        changed = sorted(k for k in {*props_old, *props_new} if props_old.get(k) != props_new.get(k))
+        edited = {k for k in {*props_old, *props_new} if props_old.get(k) != props_new.get(k)}
+        through = {k for k, v in props_new.items() if _refs(v) & moved}
         other = sorted({k for k in decl if k != "Properties" and decl.get(k) != before.get(k)})
-        bad = [p for p in changed if p not in UPDATABLE.get(rtype, frozenset())] + other
+        if decl.get("Condition") in flipped:
+            other.append(f"Condition {decl.get('Condition')} (depends on changed parameters)")
+        name = TYPES[rtype].name_property if rtype in TYPES else None
+        bad = sorted(p for p in edited | through if p not in UPDATABLE.get(rtype, frozenset()))
+        if name in through:
+            bad.append(f"{name} through a parameter (a rename: write the new name in the template)")
+        if name in edited | through and decl.get("UpdateReplacePolicy") == "Retain":
+            bad.append("a replace with UpdateReplacePolicy Retain (AWS keeps the old one; moto deletes it)")
+        bad += other
         if bad:
-            out.append(f"{logical} ({rtype}): {', '.join(bad)}")
+            out.append(f"{logical} ({rtype}): {', '.join(dict.fromkeys(bad))}")
     return out
 
 
@@ -850,7 +997,13 @@ def exec_update(clients: Any, args: UpdateStack, resolved: Resolved) -> dict[str
             "nothing was changed; call update_cloudformation_stack again to plan anew",
         )
     new_body = args.template_body or current
-    bad = _unrehearsable_update(parse_template(current), parse_template(new_body))
+    changed = {k for k, v in args.parameters.items() if st["parameters"].get(k) != v}
+    old_t, new_t = parse_template(current), parse_template(new_body)
+    bad = _unrehearsable_update(old_t, new_t, changed)
+    touched = {
+        k for k, d in (new_t.get("Resources") or {}).items() if (old_t.get("Resources") or {}).get(k) != d
+    }
+    bad += _unrehearsable_create(new_t, touched)
     if bad:
         raise ToolFailure(
             "the sandbox (moto) cannot rehearse this update faithfully: " + "; ".join(bad),
@@ -1035,8 +1188,9 @@ def drift(clients: Any, scratch: str, baseline: Snapshot, limits: Limits) -> lis
         except ClientError as exc:
             out.append(
                 (
-                    "",
-                    f"drift of stack {st['name']} was not checked: its template could not be created afresh ({_client_error(exc)})",
+                    "drift-unchecked",
+                    f"drift of stack {st['name']} was not checked: its template could not be created afresh "
+                    f"({_client_error(exc)}); the plan cannot say what a recreate would reset",
                 )
             )
             continue
@@ -1121,7 +1275,7 @@ TOOLSET = Toolset(
         "InsufficientCapabilitiesException": "report it: interlock passes CAPABILITY_IAM and CAPABILITY_NAMED_IAM",
     },
     address_prefix=SPACE,
-    risk_flags=("unrehearsed", "drift", "irreversible", "sandbox-differs"),
+    risk_flags=("unrehearsed", "drift", "drift-unchecked", "irreversible", "sandbox-differs"),
     account_scoped=True,
     services=SERVICES,
     drift=drift,

@@ -369,6 +369,11 @@ def settle(account: str, region: str) -> list[tuple[str, str]]:
                         "and AWS applies them",
                     )
                 )
+            if rtype == "AWS::IAM::Role":
+                # moto keeps a template's inline policy as the mapping it was given; IAM returns JSON
+                for policy, doc in list(getattr(obj, "policies", {}).items()):
+                    if isinstance(doc, dict | list):
+                        obj.policies[policy] = json.dumps(doc)
             if rtype == "AWS::S3::Bucket" and isinstance(props.get("VersioningConfiguration"), dict):
                 status = props["VersioningConfiguration"].get("Status")
                 if status in ("Enabled", "Suspended"):

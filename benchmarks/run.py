@@ -131,9 +131,10 @@ def dynamodb_rows(d: dict[str, Any]) -> list[Row]:
 def stack_rows(d: dict[str, Any]) -> list[Row]:
     e1 = d["E1"]
     b = e1["breakdown"]
-    rest = b["total_ms"] - b["baseline_ms"] - b["seed_ms"] - b["execute_ms"] - b["snapshot_ms"]
+    drift = b.get("drift_ms", 0.0)
+    rest = b["total_ms"] - b["baseline_ms"] - drift - b["seed_ms"] - b["execute_ms"] - b["snapshot_ms"]
     parts = (
-        f"baseline {b['baseline_ms']:,.0f} + seed {b['seed_ms']:,.0f} + delete {b['execute_ms']:,.0f} "
+        f"baseline {b['baseline_ms']:,.0f} + drift {drift:,.0f} + seed {b['seed_ms']:,.0f} + delete {b['execute_ms']:,.0f} "
         f"+ after {b['snapshot_ms']:,.0f} + diff/policy/store {rest:,.0f}"
     )
     return [

@@ -118,19 +118,16 @@ class _Statements:
     def __init__(self, db: aiosqlite.Connection) -> None:
         self._db = db
 
+    # A read is one step of the connection's worker thread (execute and fetch together): run as two,
+    # another task's BEGIN IMMEDIATE on this connection could fall between them while the statement
+    # still holds its read snapshot, and SQLite refuses that at once ("database is locked", no busy
+    # wait) when another connection has written since.
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        cur = await self._db.execute(sql, params)
-        try:
-            return await cur.fetchone()
-        finally:
-            await cur.close()
+        rows = await self._db.execute_fetchall(sql, params)
+        return next(iter(rows), None)
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        cur = await self._db.execute(sql, params)
-        try:
-            return list(await cur.fetchall())
-        finally:
-            await cur.close()
+        return list(await self._db.execute_fetchall(sql, params))
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         cur = await self._db.execute(sql, params)

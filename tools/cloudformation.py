@@ -821,6 +821,17 @@ def _delete(clients: Any, args: DeleteStack, resolved: Resolved) -> State:
     return st
 
 
+def _planned_template(cf: Any, st: State, tool: str) -> str:
+    """The stack's template, read now; refused when it is not the one the plan was made with."""
+    body = _template_body(cf, st["name"])
+    if hashlib.sha256(body.encode()).hexdigest() != st.get("template_sha256"):
+        raise ToolFailure(
+            f"stack {st['name']}'s template changed after it was planned",
+            f"nothing was changed; call {tool} again to plan anew",
+        )
+    return body
+
+
 def exec_delete(clients: Any, args: DeleteStack, resolved: Resolved) -> dict[str, Any]:
     st = _delete(clients, args, resolved)
     return {"deleted": st["name"], "resources": len(st["resources"])}
@@ -835,12 +846,7 @@ def exec_recreate(clients: Any, args: RecreateStack, resolved: Resolved) -> dict
             "recreate it outside interlock with the parameter values in hand",
         )
     cf = clients("cloudformation")
-    body = _template_body(cf, st["name"])
-    if hashlib.sha256(body.encode()).hexdigest() != st.get("template_sha256"):
-        raise ToolFailure(
-            f"stack {st['name']}'s template changed after it was planned",
-            "nothing was deleted; call recreate_cloudformation_stack again to plan anew",
-        )
+    body = _planned_template(cf, st, "recreate_cloudformation_stack")
     _refuse_unapplied(parse_template(body))
     _delete(clients, args, resolved)
     made = cf.create_stack(
@@ -990,12 +996,7 @@ def _unrehearsable_update(
 def exec_update(clients: Any, args: UpdateStack, resolved: Resolved) -> dict[str, Any]:
     st = _planned_stack(resolved, args.stack)
     cf = clients("cloudformation")
-    current = _template_body(cf, st["name"])
-    if hashlib.sha256(current.encode()).hexdigest() != st.get("template_sha256"):
-        raise ToolFailure(
-            f"stack {st['name']}'s template changed after it was planned",
-            "nothing was changed; call update_cloudformation_stack again to plan anew",
-        )
+    current = _planned_template(cf, st, "update_cloudformation_stack")
     new_body = args.template_body or current
     changed = {k for k, v in args.parameters.items() if st["parameters"].get(k) != v}
     old_t, new_t = parse_template(current), parse_template(new_body)

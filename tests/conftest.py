@@ -29,6 +29,41 @@ ROOT = Path(__file__).resolve().parents[1]
 pytest_plugins = ["tests.localstack", "tests.postgres"]
 
 
+# A non-daemon thread still running when the tests end (an aiosqlite connection never closed, say)
+# keeps the interpreter from exiting: pytest prints its summary and the run then hangs until CI's
+# budget is spent. Name such threads, with where they are, and end the run failed instead.
+_exit_status: list[int] = []
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    _exit_status.append(int(exitstatus))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    import threading
+    import traceback
+
+    deadline = time.monotonic() + 30
+    for thread in threading.enumerate():
+        if thread is not threading.main_thread() and not thread.daemon:
+            thread.join(max(0.0, deadline - time.monotonic()))
+    left = [
+        t for t in threading.enumerate() if t.is_alive() and not t.daemon and t is not threading.main_thread()
+    ]
+    if not left or os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    frames = sys._current_frames()
+    out = [f"\n{len(left)} non-daemon thread(s) left running after the tests; they would hang the exit:"]
+    for t in left:
+        out.append(f"--- {t.name} ---")
+        frame = frames.get(t.ident or -1)
+        if frame is not None:
+            out.extend(line.rstrip() for line in traceback.format_stack(frame))
+    print("\n".join(out), file=sys.stderr, flush=True)
+    sys.stdout.flush()
+    os._exit(_exit_status[-1] if _exit_status and _exit_status[-1] else 1)
+
+
 class Production:
     """A moto server process standing in for production, with a boto3 client on it."""
 

@@ -7,6 +7,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -16,6 +19,27 @@ import aiosqlite
 import anyio
 
 from ..errors import StoreError
+
+BUSY_SECONDS = 30.0  # how long a connection waits for another's lock before the store is "unavailable"
+
+
+async def _enter_wal(db: aiosqlite.Connection) -> None:
+    """``PRAGMA journal_mode = WAL``, waiting for other openers. Switching a new file to WAL takes
+    an exclusive lock and SQLite answers SQLITE_BUSY at once, without its busy handler, while
+    another connection opening the same new file holds it: so two processes (or tasks) opening
+    a new store together would fail the second. Retry until the busy budget is spent."""
+    deadline = time.monotonic() + BUSY_SECONDS
+    pause = 0.005
+    while True:
+        try:
+            await db.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if ("locked" not in str(exc) and "busy" not in str(exc)) or time.monotonic() > deadline:
+                raise
+        await anyio.sleep(pause)
+        pause = min(pause * 2, 0.2)
+
 
 MIGRATIONS: list[str] = [
     # 1: plans, approvals, audit
@@ -149,15 +173,21 @@ class SqliteDatabase(_Statements):
 
     @classmethod
     async def open(cls, path: Path) -> SqliteDatabase:
+        db: aiosqlite.Connection | None = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            db = await aiosqlite.connect(str(path), isolation_level=None, timeout=30)
+            db = await aiosqlite.connect(str(path), isolation_level=None, timeout=BUSY_SECONDS)
             db.row_factory = aiosqlite.Row
-            await db.execute("PRAGMA busy_timeout = 30000")
-            await db.execute("PRAGMA journal_mode = WAL")
+            await db.execute(f"PRAGMA busy_timeout = {int(BUSY_SECONDS * 1000)}")
+            await _enter_wal(db)
             await db.execute("PRAGMA foreign_keys = ON")
             await db.execute("PRAGMA synchronous = NORMAL")
         except Exception as exc:
+            if db is not None:
+                # aiosqlite's worker is a non-daemon thread: a connection left open here would keep
+                # the process from ever exiting.
+                with contextlib.suppress(Exception):
+                    await db.close()
             raise StoreError(
                 f"cannot open the store at {path}: {exc}",
                 "check the path (store.path or $INTERLOCK_DB) and its permissions",

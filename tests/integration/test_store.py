@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,7 +17,7 @@ import anyio
 import pytest
 
 from interlock.sandbox.diff import Action, Change
-from interlock.server.errors import PlanTampered
+from interlock.server.errors import PlanTampered, StoreError
 from interlock.server.plans import Plan, Status
 from interlock.server.store import MIGRATIONS, Store
 
@@ -261,6 +262,52 @@ async def test_two_stores_opening_a_new_database_at_once_migrate_it_once(locatio
     finally:
         for s in opened:
             await s.close()
+
+
+async def test_several_stores_opening_a_new_sqlite_file_at_once_all_open(tmp_path: Path) -> None:
+    # Switching a new file to WAL answers SQLITE_BUSY at once, without the busy timeout, while
+    # another opener holds the lock: one round in a few failed with "database is locked".
+    for round_ in range(25):
+        path = tmp_path / str(round_) / "interlock.db"
+        opened: list[Store] = []
+        failed: list[BaseException] = []
+
+        async def open_one(
+            path: Path = path, opened: list[Store] = opened, failed: list[BaseException] = failed
+        ) -> None:
+            try:
+                opened.append(await Store.open(path))
+            except StoreError as exc:
+                failed.append(exc)
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(4):
+                tg.start_soon(open_one)
+        for s in opened:
+            await s.close()
+        assert not failed, f"round {round_}: {failed[0]}"
+        assert len(opened) == 4
+
+
+def _store_threads() -> set[threading.Thread]:
+    return {
+        t for t in threading.enumerate() if t.is_alive() and not t.daemon and t is not threading.main_thread()
+    }
+
+
+async def test_a_store_that_cannot_be_opened_leaves_no_thread_behind(tmp_path: Path) -> None:
+    # A connection left open on a failed open keeps aiosqlite's non-daemon worker thread alive, and
+    # the process never exits (a CI run hung for its whole budget after its tests had finished).
+    bad = tmp_path / "interlock.db"
+    bad.write_bytes(b"this is not a SQLite database " * 200)
+    before = _store_threads()
+    with pytest.raises(StoreError, match="cannot open the store"):
+        await Store.open(bad)
+    deadline = time.monotonic() + 10
+    while (left := _store_threads() - before) and time.monotonic() < deadline:
+        await anyio.sleep(0.01)
+    assert not left, f"threads left running: {sorted(t.name for t in left)}"
+    assert bad.read_bytes().startswith(b"this is not a SQLite database")  # nothing written over it
 
 
 async def test_the_budget_and_history_queries_read_the_same_on_both_engines(store: Store) -> None:

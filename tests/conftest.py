@@ -43,13 +43,16 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     import threading
     import traceback
 
+    def blocking(t: threading.Thread) -> bool:
+        # A thread pool's workers are not daemons either, but concurrent.futures ends them at exit.
+        target = getattr(t, "_target", None)
+        pooled = getattr(target, "__module__", "") == "concurrent.futures.thread"
+        return t.is_alive() and not t.daemon and not pooled and t is not threading.main_thread()
+
     deadline = time.monotonic() + 30
-    for thread in threading.enumerate():
-        if thread is not threading.main_thread() and not thread.daemon:
-            thread.join(max(0.0, deadline - time.monotonic()))
-    left = [
-        t for t in threading.enumerate() if t.is_alive() and not t.daemon and t is not threading.main_thread()
-    ]
+    for thread in [t for t in threading.enumerate() if blocking(t)]:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    left = [t for t in threading.enumerate() if blocking(t)]
     if not left or os.environ.get("PYTEST_XDIST_WORKER"):
         return
     frames = sys._current_frames()

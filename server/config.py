@@ -101,6 +101,17 @@ class RehearsalConfig(_Strict):
     )
 
 
+class RollbackConfig(_Strict):
+    """Pre-images: what an apply destroys or overwrites, kept so that ``interlock rollback`` can undo it."""
+
+    enabled: bool = Field(True, description="keep pre-images on apply (false: every plan is irreversible)")
+    path: str | None = Field(None, description="the pre-image directory; default: preimages/ beside the store")
+    retention_days: float = Field(30.0, gt=0, description="how long a pre-image is kept")
+    max_bytes: int = Field(
+        1024**3, ge=0, description="a plan whose pre-images would take more is marked irreversible"
+    )
+
+
 class ApprovalConfig(_Strict):
     required: int = Field(1, ge=1, description="distinct approvers a plan needs by default")
     plan_ttl_seconds: int = Field(3600, ge=1, description="a plan expires this long after it is made")
@@ -431,6 +442,8 @@ class TargetConfig(_Strict):
     description: str = ""
     scopes: Scopes = Field(default_factory=Scopes)
     sandbox: SandboxConfig | None = None
+    # This target's own pre-image settings (default: the deployment's [rollback]).
+    rollback: RollbackConfig | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -463,6 +476,7 @@ class Config(_Strict):
     store: StoreConfig = StoreConfig()
     rehearsal: RehearsalConfig = RehearsalConfig()
     approvals: ApprovalConfig = ApprovalConfig()
+    rollback: RollbackConfig = RollbackConfig()
     targets: dict[str, TargetConfig] = Field(default_factory=dict)
     notify: NotifyConfig | None = None
     service: ServiceConfig | None = None
@@ -667,3 +681,22 @@ def store_path(cfg: Config) -> Path:
     if env:
         return Path(env)
     return data_dir() / "interlock.db"
+
+
+def rollback_for(cfg: Config, target: TargetConfig | None) -> RollbackConfig:
+    """A target's pre-image settings: its own ``[targets.NAME.rollback]``, else ``[rollback]``."""
+    return (target.rollback if target is not None and target.rollback is not None else None) or cfg.rollback
+
+
+def preimage_dir(cfg: Config, target: TargetConfig | None = None) -> Path:
+    """Where pre-images are kept: ``path`` of the target's or the deployment's ``[rollback]`` >
+    ``preimages/`` beside the SQLite store (the service's state directory in hardened mode) > the
+    data directory's ``preimages/`` (a PostgreSQL store)."""
+    rb = rollback_for(cfg, target)
+    if rb.path:
+        return Path(rb.path).expanduser()
+    if cfg.service is not None:
+        return cfg.service.store.parent / "preimages"
+    if store_is_url(cfg):
+        return data_dir() / "preimages"
+    return store_path(cfg).parent / "preimages"

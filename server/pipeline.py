@@ -25,6 +25,7 @@ from interlock.tools import shown_args, toolset_of
 from interlock.tools.spec import Footprint, FootprintTooLarge, Limits, Place, ToolFailure, ToolSpec
 
 from . import notify, policy
+from . import rollback as undo
 from .config import Config, TargetConfig
 from .errors import (
     BackendError,
@@ -183,6 +184,12 @@ class Engine:
         if self.sandbox is not None:
             self.sandboxes.setdefault("aws", self.sandbox)
         self.client_factories.setdefault("aws", aws_production_client)
+
+    def spec_for(self, tool: str) -> ToolSpec | None:
+        """A tool by name: the server's, or a rollback plan's ``rollback_<toolset>`` (never an MCP tool)."""
+        from interlock.tools import ROLLBACK_SPECS
+
+        return self.specs.get(tool) or ROLLBACK_SPECS.get(tool)
 
     @property
     def current_actor(self) -> str:
@@ -435,7 +442,28 @@ class Engine:
                     await anyio.to_thread.run_sync(sandbox.stop)
                 self._started.discard(id(sandbox))
 
-    async def plan(self, spec: ToolSpec, args: Any, reason: str, target_name: str | None) -> Plan:
+    async def plan_rollback(self, plan_id: int, reason: str) -> Plan:
+        """A plan that restores what applied plan ``plan_id`` changed, from the pre-image kept when it
+        was applied: rehearsed against production as it is now, stored pending like any plan."""
+        if not reason or not reason.strip():
+            raise UsageError("reason is empty", "say why this change is undone; the approver reads it")
+        return await undo.plan_rollback(self, plan_id, reason)
+
+    async def rollbacks(self) -> list[dict[str, Any]]:
+        """What can still be undone (``interlock rollback list``); expired pre-images are removed first."""
+        return await undo.rollbacks(self)
+
+    async def expire_preimages(self, now: float | None = None) -> list[int]:
+        return await undo.expire(self, self.current_actor, now)
+
+    async def plan(
+        self,
+        spec: ToolSpec,
+        args: Any,
+        reason: str,
+        target_name: str | None,
+        rollback_of: Plan | None = None,
+    ) -> Plan:
         if not reason or not reason.strip():
             raise UsageError("reason is empty", "say why this change is needed; the approver reads it")
         freeze = await self.store.chain_frozen()
@@ -488,6 +516,20 @@ class Engine:
             raise PlanRefused(
                 msg, "name every resource the call touches in its arguments; report it if it persists"
             )
+        reversibility, rev_risk, rev_notes = undo.reversibility(self, spec, changes, baseline, target)
+        rehearsal.risk = [*rehearsal.risk, *rev_risk]
+        rehearsal.notes = [*rehearsal.notes, *rev_notes]
+        if rollback_of is not None:
+            overwritten = undo.conflicts(self, spec, args, rollback_of, baseline)
+            if overwritten:
+                rehearsal.risk = [*rehearsal.risk, undo.OVERWRITES]
+                rehearsal.notes = [
+                    *rehearsal.notes,
+                    f"{undo.OVERWRITES}: production changed after plan {rollback_of.id} was applied, and this "
+                    f"rollback overwrites {', '.join(overwritten[:5])}"
+                    + (f" and {len(overwritten) - 5} more" if len(overwritten) > 5 else "")
+                    + " with what they held before that plan",
+                ]
         now = time.time()
         plan = Plan(
             target=name,
@@ -508,9 +550,10 @@ class Engine:
             detail=baseline.detail,
         )
         try:
-            decision = policy.evaluate_plan(
-                self.config, name, target, spec, plan, await self.history(name, target, plan.changes)
-            )
+            history = await self.history(name, target, plan.changes)
+            if rollback_of is not None:  # a restore of what a plan deleted puts it back: not a replace
+                history = dataclasses.replace(history, deleted={})
+            decision = policy.evaluate_plan(self.config, name, target, spec, plan, history)
         except ScopeDenied as exc:
             await self.audit_denial(exc, name, spec.name, args, self.current_actor)
             raise
@@ -530,7 +573,10 @@ class Engine:
             "timings": timings,
             "notes": notes,
             "policy": {"approvals": decision.approval_rule, "allowed_by": decision.allowed_by[:20]},
+            "reversibility": reversibility,
         }
+        if rollback_of is not None:
+            plan.rehearsal["rollback_of"] = rollback_of.id
         plan = await self.store.create_plan(plan, self.current_actor)
         if plan.required_approvals == 0:  # a non-production target whose rules ask for no approver
             await self.store.transition(
@@ -665,6 +711,8 @@ class Engine:
                 f"plan {plan.id} is stale: production changed after it was planned ({what})",
                 f"nothing was applied; call {plan.tool} again to plan anew",
             )
+        # What the call destroys or overwrites is kept before it runs; if it cannot be, nothing runs.
+        await undo.keep(self, spec, plan, client, current, target, actor)
         changed_elsewhere: Callable[[], list[str]] | None = None
         if spec.watch is not None:
             try:
@@ -811,7 +859,7 @@ class Engine:
 
     async def _recover(self, plan: Plan, actor: str) -> Plan:
         why = "the process applying it stopped before it finished (its lease ran out)"
-        spec = self.specs.get(plan.tool)
+        spec = self.spec_for(plan.tool)
         try:
             name, target = self.config.target(plan.target)
         except InterlockError:
@@ -1002,7 +1050,7 @@ async def _req_approved(engine: Engine, c: ApplyCheck) -> InterlockError | None:
 
 
 async def _req_tool_known(engine: Engine, c: ApplyCheck) -> InterlockError | None:
-    c.spec = engine.specs.get(c.plan.tool)
+    c.spec = engine.spec_for(c.plan.tool)
     if c.spec is not None and not c.spec.read_only:
         return None
     return PlanRefused(
@@ -1035,6 +1083,11 @@ async def _req_args_valid(engine: Engine, c: ApplyCheck) -> InterlockError | Non
             f"nothing was applied; call {c.plan.tool} again to make a new plan",
         )
     return None
+
+
+async def _req_preimage_intact(engine: Engine, c: ApplyCheck) -> InterlockError | None:
+    """A rollback plan restores the pre-image the chain recorded for the plan it undoes, unchanged."""
+    return await undo.attach(engine, c.plan, c.args)
 
 
 async def _req_args_match_plan(engine: Engine, c: ApplyCheck) -> InterlockError | None:
@@ -1106,6 +1159,7 @@ APPLY_REQUIREMENTS: list[tuple[str, Requirement]] = [
     ("tool known", _req_tool_known),
     ("target known", _req_target_known),
     ("arguments valid", _req_args_valid),
+    ("pre-image intact", _req_preimage_intact),
     ("arguments match the plan", _req_args_match_plan),
     ("in scope", _req_in_scope),
     ("not expired", _req_not_expired),

@@ -21,6 +21,24 @@ _BY_NAME = {t.name: t for t in TOOLSETS}
 _SPECS = {s.name: s for s in ALL_SPECS}
 
 
+def _rollback_specs() -> dict[str, ToolSpec]:
+    from .undo import rollback_spec
+
+    out: dict[str, ToolSpec] = {}
+    for toolset in TOOLSETS:
+        like = next((s for s in ALL_SPECS if s.toolset == toolset.name and not s.read_only), None)
+        if toolset.undo is not None and like is not None:
+            spec = rollback_spec(toolset.name, like, toolset.undo)
+            out[spec.name] = spec
+    return out
+
+
+# ``rollback_<toolset>``: the tools of rollback plans (``tools.undo``), one per toolset that can
+# undo. They are not MCP tools: the engine plans them for ``plan_rollback`` and applies them.
+ROLLBACK_SPECS: dict[str, ToolSpec] = _rollback_specs()
+_SPECS.update(ROLLBACK_SPECS)
+
+
 def toolset_of(tool: str) -> Toolset | None:
     spec = _SPECS.get(tool)
     return _BY_NAME.get(spec.toolset) if spec else None

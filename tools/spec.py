@@ -317,6 +317,8 @@ class ToolSpec:
     # production differs from what the resources' declaration makes fresh (a stack's template),
     # run by the sandbox during the rehearsal (``sandbox.base.Call.drift``).
     drift: Callable[[Any, str, Snapshot, Limits], list[tuple[str, str]]] | None = None
+    # How its changes are undone (``tools.undo.Undo``: marks, keep, restore); None: they cannot be.
+    undo: Any = None
 
     def __post_init__(self) -> None:
         if self.read_only and self.read is None:
@@ -380,6 +382,8 @@ class Toolset:
     services: tuple[str, ...] = ()
     # Its drift check (see ``ToolSpec.drift``), on every write tool.
     drift: Callable[[Any, str, Snapshot, Limits], list[tuple[str, str]]] | None = None
+    # How its changes are undone (``tools.undo.Undo``); None: its plans are irreversible.
+    undo: Any = None
 
     def read(
         self,
@@ -453,6 +457,7 @@ class Toolset:
             services=self.services,
             learns=learns,
             drift=self.drift,
+            undo=self.undo,
         )
 
 

@@ -111,6 +111,10 @@ class ChainPlan:
     applying_event: int | None = None  # the first plan.applying event: a plan applies at most once
     # hardened mode: decisions the service did not seal (audit row, approver, decision, hash, why)
     unauthenticated: list[tuple[int, str, str, str, str]] = field(default_factory=list)
+    # what its apply kept so it can be undone (``plan.preimage``: digest, bytes, expires_at, ...),
+    # and when that was removed (``plan.preimage_removed``: expired, or removed by hand)
+    preimage: dict[str, Any] | None = None
+    preimage_removed: dict[str, Any] | None = None
 
     def approval(self, required: int) -> ApprovalState:
         """The plan's approval state, bound to the hash recorded when it was made."""
@@ -172,6 +176,12 @@ def _fold(
             cp.decisions.append(decision)
         else:
             cp.unauthenticated.append((int(row["id"]), *decision, problem))
+        return
+    if event == "plan.preimage" and cp.preimage is None:
+        cp.preimage = dict(data)
+        return
+    if event == "plan.preimage_removed":
+        cp.preimage_removed = dict(data)
         return
     if event == "plan.applying" and cp.applying_event is None:
         cp.applying_event = int(row["id"])

@@ -915,6 +915,8 @@ def confirm_name(fp: Footprint) -> str | None:
     return None
 
 
+from .undo import UNDO  # noqa: E402  (its functions read the states this module defines)
+
 TOOLSET = Toolset(
     name="s3",
     target_kind="aws",
@@ -929,6 +931,7 @@ TOOLSET = Toolset(
     read_addresses=read_addresses,
     judged_as=judged_as,
     risk_flags=("access-policy", "public-access", "versions-purged", "unread-content", "sandbox-differs"),
+    undo=UNDO,
     error_hints={
         "NoSuchBucket": "check the bucket name with list_s3_buckets",
         "NoSuchKey": "check the key with list_s3_objects",

@@ -16,6 +16,8 @@ emulator state) and writes its figures as JSON; this script reads them and print
   bench_dynamodb.py  B8 plan deleting a 10,000-item table vs a raw Scan
   bench_stack.py     E1 plan deleting the demo environment (a CloudFormation stack), with its
                      breakdown, beside the raw reads of what it destroys (no goal: a figure)
+  bench_undo.py      U1 apply of a 1,000-object delete keeping pre-images, beside the same apply
+                     without them (no goal: a figure)
 
 Goals are ratios to a floor where the issue gives one, because absolute times on shared machines
 move by 10-20%. Run on an otherwise idle machine; the load average is printed with the table.
@@ -144,16 +146,26 @@ def stack_rows(d: dict[str, Any]) -> list[Row]:
     ]  # fmt: skip
 
 
+def undo_rows(d: dict[str, Any]) -> list[Row]:
+    u = d["U1"]
+    return [
+        Row("U1", f"apply delete_s3_objects ({u['objects']:,} objects) keeping pre-images, p50 ms",
+            f"{u['figure']:,.0f}", f"{u['floor']:,.0f} without", f"{u['figure'] / u['floor']:.2f}x",
+            f"+{u['figure'] - u['floor']:,.0f} ms for {u['bytes_kept']:,} B kept", None),
+    ]  # fmt: skip
+
+
 HARNESSES: list[tuple[set[str], str, Callable[[bool], list[str]], Callable[[dict[str, Any]], list[Row]]]] = [
     ({"B1", "B2", "B4", "B5", "B6"}, "bench_gate.py", lambda q: ["--quick"] if q else [], gate_rows),
     ({"B3"}, "bench_team.py", lambda q: ["--quick", "--agents", "16"] if q else [], team_rows),
     ({"B7"}, "bench_docker.py", lambda q: ["--quick"] if q else [], docker_rows),
     ({"B8"}, "bench_dynamodb.py", lambda q: ["--items", "2000", "--runs", "2"] if q else [], dynamodb_rows),
     ({"E1"}, "bench_stack.py", lambda q: ["--runs", "1"] if q else [], stack_rows),
+    ({"U1"}, "bench_undo.py", lambda q: ["--runs", "1", "--objects", "200"] if q else [], undo_rows),
 ]
-# Rows reported with their breakdown but carrying no goal (issue 12 asks for the figure): they
+# Rows reported with their breakdown but carrying no goal (issues 12 and 14 ask for the figure): they
 # never decide the exit status.
-INFORMATIONAL = {"E1"}
+INFORMATIONAL = {"E1", "U1"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -163,7 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         epilog="Logs of each harness are kept in a temp dir named on stderr.",
     )
     p.add_argument("--quick", action="store_true", help="small sizes (under two minutes): a smoke run")
-    p.add_argument("--only", help="comma-separated benchmark ids to run (B1..B8, E1)")
+    p.add_argument("--only", help="comma-separated benchmark ids to run (B1..B8, E1, U1)")
     opts = p.parse_args(argv)
     wanted = {x.strip().upper() for x in opts.only.split(",")} if opts.only else None
     known = set().union(*(ids for ids, *_ in HARNESSES))

@@ -4,7 +4,7 @@ Registration order (fixed):
   1. every spec from every toolset module (``tools.ALL_SPECS``), names unique;
   2. the filter (``policy.exposed``) drops what the config does not expose;
   3. the survivors become MCP tools, with annotations derived from the spec;
-  4. the meta tools ``get_plan``, ``list_plans`` and ``apply_plan``.
+  4. the meta tools ``get_plan``, ``list_plans``, ``plan_rollback`` and ``apply_plan``.
 No tool approves, rejects, thaws or changes scopes: those are human commands.
 """
 
@@ -491,6 +491,38 @@ def register_meta_tools(server: MCPServer, holder: Holder) -> None:
             return CallToolResult(
                 content=[TextContent(type="text", text=text)], structured_content={"plans": rows}
             )
+
+    @server.tool(
+        name="plan_rollback",
+        title="Plan the rollback of an applied plan",
+        annotations=ToolAnnotations(
+            title="Plan the rollback of an applied plan",
+            read_only_hint=False,
+            destructive_hint=True,
+            idempotent_hint=False,
+            open_world_hint=True,
+        ),
+    )
+    async def plan_rollback(
+        plan_id: Annotated[
+            int, Field(description="The id of the applied plan to undo.", ge=1, le=MAX_PLAN_ID)
+        ],
+        reason: Annotated[
+            str,
+            Field(
+                description="Why the change is undone, in a sentence or two. Shown to the human approver.",
+                min_length=1,
+                max_length=2000,
+            ),
+        ],
+    ) -> CallToolResult:
+        """Plan putting back what an applied plan destroyed or overwrote, from the pre-images interlock kept when it was applied. The rollback is rehearsed against production as it is now and returned as a new plan that a human must approve; nothing changes until it is approved and applied (apply_plan). If production changed since, the plan is flagged overwrites-later-change."""
+        with boundary("plan_rollback"):
+            engine = holder.get()
+            plan = await engine.plan_rollback(plan_id, reason)
+            body = PlanResult(plan, 0, AGENT_PAGE, compact=True).to_dict()
+            text = plan_text(plan, WRITE_TEXT_ENTRIES, False, 0, body["next_step"])
+            return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=body)
 
     @server.tool(
         name="apply_plan",

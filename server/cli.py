@@ -325,12 +325,93 @@ def cmd_apply(args: argparse.Namespace) -> int:
 def report_apply(plan: Plan) -> int:
     if plan.status is Status.APPLIED:
         console.print(f"[green]Applied[/] plan {plan.id}; production re-read and it matches the rehearsal.")
+        print_undo_hint(plan)
         return 0
     console.print(
         f"[bold red]DIVERGED:[/] plan {plan.id} was applied but production does not match the rehearsal: "
         + ", ".join(safe(m) for m in plan.outcome.get("mismatched", [])[:10])
     )
     return 1
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    if args.id is None:
+        raise UsageError(
+            "name the applied plan to undo, or `list`",
+            "run `interlock rollback ID` or `interlock rollback list`",
+        )
+    if args.id == "list":
+        args.id = None
+    else:
+        try:
+            args.id = plan_id(args.id)
+        except argparse.ArgumentTypeError as exc:
+            raise UsageError(str(exc), "run `interlock rollback ID` or `interlock rollback list`") from None
+    if args.id is None and args.reason:
+        raise UsageError("--reason goes with a plan id", "run `interlock rollback ID --reason TEXT`")
+
+    async def go(engine: Engine) -> int:
+        if args.id is None:
+            return print_rollbacks(await engine.rollbacks(), args.json)
+        reason = args.reason or f"roll back plan {args.id}"
+        return report_rollback(await engine.plan_rollback(args.id, reason))
+
+    done = remote(args, "rollback")
+    return done if done is not None else run_with_engine(args, go)
+
+
+def report_rollback(plan: Plan) -> int:
+    print_plan(console, plan)
+    console.print(
+        f"\nRollback plan {plan.id} of plan {safe(plan.args.get('plan_id'))} is [yellow]pending[/]: nothing "
+        f"has changed yet. Approve it with `interlock approve {plan.id}`, then `interlock apply {plan.id}`."
+    )
+    return 0
+
+
+def print_rollbacks(rows: list[dict[str, Any]], as_json: bool = False) -> int:
+    if as_json:
+        console.print_json(json.dumps(rows))
+        return 0
+    if not rows:
+        console.print("No applied plan kept a pre-image: there is nothing interlock can roll back.")
+        return 0
+    table = Table("plan", "tool", "target", "kept", "state", "until")
+    for r in rows:
+        until = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(float(r["expires_at"])))
+        state = {
+            "available": "[green]can be undone[/]",
+            "expired": "[dim]expired[/]",
+            "removed": "[dim]removed[/]",
+            "missing": "[red]pre-image missing[/]",
+        }.get(str(r["state"]), safe(r["state"]))
+        if r.get("irreversible") and r["state"] == "available":
+            state += f" [yellow](except {int(r['irreversible']):,} irreversible)[/]"
+        kept = f"{int(r['addresses']):,} resources, {human_bytes(int(r['bytes']))}"
+        table.add_row(
+            cell(r["plan_id"]), cell(r["tool"]), cell(r["target"]), kept, Text.from_markup(state), until
+        )
+    console.print(table)
+    console.print("Undo one with `interlock rollback ID`; it makes a plan that still needs approving.")
+    return 0
+
+
+def human_bytes(n: int) -> str:
+    from interlock.tools.spec import human_size
+
+    return human_size(n)
+
+
+def print_undo_hint(plan: Plan) -> None:
+    """After an apply: whether (and how) it can be undone."""
+    rev = plan.rehearsal.get("reversibility") or {}
+    if rev.get("reversible") or rev.get("reversible-by-aws"):
+        but = (
+            f" (except {int(rev['irreversible']):,} irreversible changes)" if rev.get("irreversible") else ""
+        )
+        console.print(f"This can be undone with `interlock rollback {plan.id}`{but}.")
+    elif rev.get("irreversible"):
+        console.print(f"[yellow]This cannot be undone by interlock[/]: plan {plan.id} kept no pre-image.")
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
@@ -674,6 +755,7 @@ REMOTE_COMMANDS = (
     "freeze",
     "thaw",
     "apply",
+    "rollback",
 )
 
 
@@ -788,6 +870,21 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("apply", parents=[common], help="apply an approved plan")
     s.add_argument("id", type=plan_id, help="the plan id")
     s.set_defaults(fn=cmd_apply)
+
+    s = sub.add_parser(
+        "rollback",
+        parents=[common],
+        help="undo an applied plan (a new plan to approve), or `rollback list`",
+        description="`interlock rollback ID` makes a plan that puts back what applied plan ID destroyed or "
+        "overwrote, from the pre-images kept when it was applied. It is rehearsed against production as it "
+        "is now and stored pending: nothing changes until it is approved and applied. Where production "
+        "changed since, the plan flags overwrites-later-change. `interlock rollback list` shows what can "
+        "still be undone, and until when ([rollback] retention_days).",
+    )
+    s.add_argument("id", nargs="?", help="the applied plan's id, or `list`")
+    s.add_argument("--reason", default="", help="why it is undone (shown to the approver)")
+    s.add_argument("--json", action="store_true", help="with `list`: JSON rows")
+    s.set_defaults(fn=cmd_rollback)
 
     s = sub.add_parser(
         "freeze", parents=[common], help="kill switch: stop every server from planning or applying"

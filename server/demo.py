@@ -21,6 +21,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
+
+from interlock.tools.spec import human_size
 
 from . import environment as env
 from .plans import Status
@@ -344,6 +347,7 @@ async def _story(workdir: Path, endpoint: str, no_input: bool, scenario: Scenari
         plan = await store.get_plan(plan_id)
         events = await store.audit_events()
         ok, msg, _ = await store.verify_audit()
+        kept = (await store.read_chain()).plans.get(plan_id)
     finally:
         await store.close()
     table = Table("#", "at (UTC)", "actor", "event", "plan", "detail", title="Audit trail", box=None)
@@ -365,6 +369,20 @@ async def _story(workdir: Path, endpoint: str, no_input: bool, scenario: Scenari
         console.print(
             "[bold]Applied and verified[/]: production now matches the rehearsal, exactly as the approver saw it."
         )
+        pre = kept.preimage if kept is not None else None
+        if pre:
+            rev = plan.rehearsal.get("reversibility") or {}
+            lost = (
+                f" ({int(rev['irreversible']):,} changes, such as queue messages, cannot be)"
+                if rev.get("irreversible")
+                else ""
+            )
+            until = time.strftime("%Y-%m-%d", time.gmtime(float(pre.get("expires_at", 0))))
+            console.print(
+                f"[bold green]This can be undone with `interlock rollback {plan.id}`[/]{lost}: the pre-image of "
+                f"{int(pre.get('addresses', 0)):,} resources ({human_size(int(pre.get('bytes', 0)))}) is kept until "
+                f"{until}. The rollback is a new plan, rehearsed and approved like this one."
+            )
         return 0
     console.print(f"Plan {plan.id} ended as {plan.status.value}.")
     return 1

@@ -93,6 +93,11 @@ async def _recover(engine: Engine) -> None:
             )
     except InterlockError as exc:
         log.warning("could not settle plans left applying: %s", exc.message)
+    try:  # pre-images past their retention ([rollback] retention_days)
+        for plan_id in await engine.expire_preimages():
+            log.info("plan %s's pre-image expired and was removed; it can no longer be rolled back", plan_id)
+    except (InterlockError, OSError) as exc:
+        log.warning("could not remove expired pre-images: %s", getattr(exc, "message", exc))
 
 
 async def _playground(config: Config, mode: str) -> tuple[Any, Config]:

@@ -134,6 +134,7 @@ class PlanResult:
             "expires_at": p.expires_at,
             "totals": change_totals(p.changes),
             "data_lost": data_lost(p.changes),
+            "reversibility": p.rehearsal.get("reversibility"),
             **self.extra,
             "changes_total": len(p.changes),
             "changes_offset": self.offset,
@@ -152,7 +153,16 @@ def next_step(p: Plan) -> str:
     if p.status is Status.APPROVED:
         return f"Approved. Call apply_plan(plan_id={p.id}) to apply it."
     if p.status in (Status.STALE, Status.REJECTED, Status.EXPIRED):
-        return f"Plan {p.id} is {p.status.value}; call {p.tool} again to make a new plan if the change is still needed."
+        again = f"plan_rollback(plan_id={p.args.get('plan_id')})" if undo.is_rollback(p.tool) else p.tool
+        return f"Plan {p.id} is {p.status.value}; call {again} again to make a new plan if the change is still needed."
+    rev = p.rehearsal.get("reversibility") or {}
+    if p.status in (Status.APPLIED, Status.DIVERGED, Status.FAILED) and (
+        rev.get("reversible") or rev.get("reversible-by-aws")
+    ):
+        return (
+            f"Plan {p.id} is {p.status.value}. It can be undone with `interlock rollback {p.id}` "
+            f"(plan_rollback(plan_id={p.id})), a new plan a human approves."
+        )
     return f"Plan {p.id} is {p.status.value}."
 
 

@@ -600,12 +600,14 @@ def plan_lines(
     if next_step is not None:
         lines.append(_summary_line(plan))
         lines += _risk_lines(plan)
+        lines += _undo_lines(plan)
         lines.append(_needs_line(plan))
         lines.append(("bold", f"Next step: {visible(next_step)}"))
     lines.append(("", f"Reason (from the agent): {visible(plan.reason)}"))
     lines += _block("Arguments", shown_args(plan.tool, plan.args))
     if next_step is None:
         lines += _risk_lines(plan)
+        lines += _undo_lines(plan)
     for note in plan.rehearsal.get("notes", []):
         lines.append(("yellow", f"Note: {visible(str(note))}"))
     lines += totals_lines(plan.changes)
@@ -631,6 +633,25 @@ def plan_lines(
         block = _block("Outcome", plan.outcome, text_blocks=True)
         lines += [("bold", block[0][1])] + [("", text) for _, text in block[1:]]
     return lines
+
+
+def _undo_lines(plan: Plan) -> list[Line]:
+    """How the plan could be undone (``tools.undo``): counts and the bytes kept, and for how long."""
+    from interlock.tools.undo import words
+
+    rev = plan.rehearsal.get("reversibility")
+    if not isinstance(rev, dict) or not any(
+        rev.get(k) for k in ("reversible", "reversible-by-aws", "irreversible")
+    ):
+        return []
+    days = rev.get("retention_days")
+    kept = (
+        f"; pre-images kept {days:g} days (`interlock rollback {plan.id}` once applied)"
+        if isinstance(days, int | float) and (rev.get("reversible") or rev.get("reversible-by-aws"))
+        else ""
+    )
+    style = "bold red" if rev.get("irreversible") else "green"
+    return [(style, f"Undo: {visible(words(rev))}{kept}")]
 
 
 def plan_text(

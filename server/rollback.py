@@ -38,7 +38,6 @@ from interlock.tools.undo import (
     keep_states,
     rollback_tool,
     summary,
-    words,
 )
 
 from .config import TargetConfig, preimage_dir, rollback_for
@@ -101,7 +100,6 @@ def reversibility(
         risk.append(IRREVERSIBLE)
         reasons = "; ".join(f"{r['why']} ({r['changes']:,})" for r in s["irreversible_why"][:5])
         notes.append(f"irreversible: {s[IRREVERSIBLE]:,} change(s) cannot be rolled back: {reasons}")
-    notes.append(f"reversibility: {words(s)}")
     return s, risk, notes
 
 

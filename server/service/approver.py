@@ -94,8 +94,8 @@ def error_to_wire(exc: InterlockError) -> dict[str, Any]:
     return {"type": type(exc).__name__, "message": exc.message, "hint": exc.hint, "exit_code": exc.exit_code}
 
 
-READS = {"whoami", "status", "plans", "show", "audit"}
-DECISIONS = {"approve", "reject", "apply", "freeze", "thaw"}
+READS = {"whoami", "status", "plans", "show", "audit", "rollbacks"}
+DECISIONS = {"approve", "reject", "apply", "freeze", "thaw", "rollback"}
 
 
 class Approvers:
@@ -392,6 +392,17 @@ class Approvers:
             )
         applied = await self.engine.apply(plan.id, caller.user)
         return {"plan": plan_to_wire(applied)}
+
+    async def op_rollback(self, caller: Caller, req: dict[str, Any]) -> dict[str, Any]:
+        """Plan the rollback of an applied plan (a new plan: it still needs approving)."""
+        plan = await self._plan(req)
+        self.require_approver(caller, f"plan the rollback of plan {plan.id}")
+        reason = str(req.get("reason") or "") or f"roll back plan {plan.id}"
+        rb = await self.engine.plan_rollback(plan.id, reason)
+        return {"plan": plan_to_wire(rb)}
+
+    async def op_rollbacks(self, caller: Caller, req: dict[str, Any]) -> dict[str, Any]:
+        return {"rollbacks": await self.engine.rollbacks()}
 
     async def op_freeze(self, caller: Caller, req: dict[str, Any]) -> dict[str, Any]:
         self.require_approver(caller, "freeze interlock")

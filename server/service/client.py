@@ -345,6 +345,17 @@ def apply(args: argparse.Namespace, c: Client) -> int:
     return report_apply(plan_from_wire(c.call("apply", id=args.id, plan_hash=plan.plan_hash)["plan"]))
 
 
+def rollback(args: argparse.Namespace, c: Client) -> int:
+    from ..cli import report_rollback
+
+    if args.id is None:
+        from ..cli import print_rollbacks
+
+        return print_rollbacks(c.call("rollbacks")["rollbacks"], args.json)
+    planned = plan_from_wire(c.call("rollback", id=args.id, reason=args.reason or "")["plan"])
+    return report_rollback(planned)
+
+
 def watch(args: argparse.Namespace, c: Client) -> int:
     from .. import notify
     from ..cli import console, print_error, print_plan, report_apply, safe

@@ -34,7 +34,7 @@ REPO = Path(__file__).resolve().parents[2]
 CONFIG_DIR = REPO / "config"
 AWS_SPECS = [s for s in ALL_SPECS if s.target_kind == "aws"]
 READ_TOOLS = {s.name for s in AWS_SPECS if s.read_only}  # every AWS toolset's reads
-META_TOOLS = {"get_plan", "list_plans", "apply_plan"}
+META_TOOLS = {"get_plan", "list_plans", "plan_rollback", "apply_plan"}
 
 
 @pytest.fixture(scope="module")

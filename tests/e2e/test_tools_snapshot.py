@@ -25,7 +25,7 @@ from interlock.tools import ALL_SPECS
 
 SNAPSHOTS = Path(__file__).resolve().parents[1] / "snapshots" / "tools"
 REGENERATE = "UPDATE_SNAPSHOTS=1 python -m pytest tests/e2e/test_tools_snapshot.py"
-META_TOOLS = {"get_plan", "list_plans", "apply_plan"}
+META_TOOLS = {"get_plan", "list_plans", "plan_rollback", "apply_plan"}
 FORBIDDEN = ("approve", "reject", "thaw", "freeze", "scope")
 
 

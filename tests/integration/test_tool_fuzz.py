@@ -396,6 +396,7 @@ TOOLS: dict[str, dict[str, Arg]] = {
         "limit": Arg(st.integers(1, 500), HUGE_INTS),
     },
     "apply_plan": {"plan_id": PLAN_ID, "wait_seconds": WAIT},
+    "plan_rollback": {"plan_id": PLAN_ID, "reason": REASON},
 }
 MISSPELLED = st.sampled_from(["buckett", "Key", "force_delete", "plan-id", "reason ", "__proto__", "dry_run"])
 
@@ -424,7 +425,7 @@ def arguments(draw: st.DrawFn, tool: str) -> dict[str, Any]:
 
 
 def test_every_s3_and_meta_tool_is_fuzzed() -> None:
-    names = {s.name for s in s3tools.SPECS} | {"get_plan", "list_plans", "apply_plan"}
+    names = {s.name for s in s3tools.SPECS} | {"get_plan", "list_plans", "plan_rollback", "apply_plan"}
     assert set(TOOLS) == names
 
 

@@ -242,3 +242,19 @@ async def test_a_plan_not_applied_cannot_be_rolled_back(engine: Engine, producti
     plan = await make_plan(engine, "delete_s3_objects", {"bucket": "reports", "keys": ["2026/10/r0.csv"]})
     with pytest.raises(PlanStateError, match="only an applied plan"):
         await engine.plan_rollback(plan.id, "undo")
+
+
+async def test_an_apply_whose_pre_image_cannot_be_kept_changes_nothing(
+    engine: Engine, production: Production, tmp_path: Path
+) -> None:
+    seed(production, 2)
+    before = world(production)
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("a file where the pre-image store should be")
+    eng = _engine_with(engine, production, tmp_path, f'path = "{blocked}"')
+    plan = await make_plan(eng, "delete_s3_objects", {"bucket": "reports", "prefix": "2026/"})
+    await approve(eng, plan)
+    with pytest.raises(Exception, match="pre-image of plan"):
+        await eng.apply(plan.id, "alice")
+    assert (await eng.store.get_plan(plan.id)).status is Status.FAILED
+    assert world(production) == before

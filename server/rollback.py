@@ -17,6 +17,7 @@ chain recorded, and refused when its bytes no longer hash to it.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +48,8 @@ from .preimages import PreImageStore
 
 if TYPE_CHECKING:
     from .pipeline import Engine
+
+log = logging.getLogger("interlock.rollback")
 
 DAY = 86_400.0
 OVERWRITES = "overwrites-later-change"
@@ -274,7 +277,9 @@ async def expire(engine: Engine, actor: str, now: float | None = None) -> list[i
             _, target = engine.config.target(original.target)
         except InterlockError:
             target = None
-        freed = await anyio.to_thread.run_sync(store_for(engine, target).remove, [str(cp.preimage["digest"])])
+        store = store_for(engine, target)
+        await _discard(engine, original, target, store, str(cp.preimage["digest"]))
+        freed = await anyio.to_thread.run_sync(store.remove, [str(cp.preimage["digest"])])
         await engine.store.audit(
             actor,
             "plan.preimage_removed",
@@ -284,6 +289,25 @@ async def expire(engine: Engine, actor: str, now: float | None = None) -> list[i
         )
         done.append(pid)
     return done
+
+
+async def _discard(
+    engine: Engine, plan: Plan, target: TargetConfig | None, store: PreImageStore, digest: str
+) -> None:
+    """What the pre-image keeps outside the store (a committed image on a Docker host) goes with it;
+    a failure is logged: the store's copy is removed regardless."""
+    toolset = toolset_of(plan.tool)
+    discard = getattr(toolset.undo, "discard", None) if toolset is not None else None
+    if discard is None or target is None:
+        return
+    spec = engine.spec_for(plan.tool)
+    try:
+        pre = await anyio.to_thread.run_sync(store.load, digest)
+        assert spec is not None
+        client = engine.client_for(spec, plan.target, target)
+        await anyio.to_thread.run_sync(discard, client, pre)
+    except Exception as exc:
+        log.warning("could not remove what plan %s's pre-image kept outside the store: %s", plan.id, exc)
 
 
 async def rollbacks(engine: Engine) -> list[dict[str, Any]]:

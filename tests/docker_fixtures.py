@@ -245,6 +245,19 @@ class Production:
         for v in self.volumes:
             with contextlib.suppress(docker.errors.NotFound):
                 self.client.api.remove_volume(v, force=True)
+        # pre-images interlock committed before an apply (tools.containers.undo): of this test's
+        # containers, or carrying this session's label (a commit keeps the container's labels)
+        from interlock.tools.containers.undo import PREIMAGE_REPOSITORY, preimage_repository
+
+        refs = {preimage_repository(n) for n in self.names}
+        for img in self.client.api.images(filters={"reference": f"{PREIMAGE_REPOSITORY}/*"}):
+            tags = img.get("RepoTags") or []
+            if (img.get("Labels") or {}).get(TEST_LABEL) == SESSION or any(
+                t.rpartition(":")[0] in refs for t in tags
+            ):
+                for t in tags:
+                    with contextlib.suppress(docker.errors.NotFound):
+                        self.client.api.remove_image(t, force=True)
 
 
 def rehearsal_leftovers(client: Any) -> list[str]:

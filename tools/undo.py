@@ -91,6 +91,9 @@ class Undo:
     keep: KeepFn | None = None
     # A toolset rehearsed on a clone (Docker): how a clone rehearses the restore (see ``ToolSpec.clone``).
     clone: Any = None
+    # What a pre-image keeps outside interlock's store (a committed image on the Docker host),
+    # removed when the pre-image expires: (production client, pre-image) -> anything.
+    discard: Callable[[Any, PreImage], Any] | None = None
 
 
 def changed(changes: Iterable[Change]) -> list[Change]:

@@ -258,3 +258,18 @@ async def test_an_apply_whose_pre_image_cannot_be_kept_changes_nothing(
         await eng.apply(plan.id, "alice")
     assert (await eng.store.get_plan(plan.id)).status is Status.FAILED
     assert world(production) == before
+
+
+async def test_objects_planned_from_listings_are_read_in_full_when_kept(
+    engine: Engine, production: Production, tmp_path: Path
+) -> None:
+    # Above the detail limit the plan reads only key, size and ETag: the bodies, types, metadata and
+    # tags are read at apply, before the delete.
+    seed(production, 4)
+    before = world(production)
+    eng = _engine_with(engine, production, tmp_path, "retention_days = 1\n[rehearsal]\ndetail_limit = 1")
+    plan = await applied(eng, "delete_s3_objects", {"bucket": "reports", "prefix": "2026/"})
+    assert plan.detail == "listing"
+    assert world(production) == {k: v for k, v in before.items() if not k.startswith("2026/")}
+    await rolled_back(eng, plan.id)
+    assert world(production) == before

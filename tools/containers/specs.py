@@ -47,6 +47,7 @@ from .reads import (
 )
 from .rehearse import REHEARSALS, RehearsalContext
 from .states import snapshot
+from .undo import UNDO
 from .watching import watch
 
 
@@ -107,6 +108,7 @@ TOOLSET = Toolset(
         "container-filesystem-lost",
         "host-network",
     ),
+    undo=UNDO,
 )
 _read = TOOLSET.read
 _write = TOOLSET.write

@@ -107,7 +107,11 @@ def _full(client: S3Client, address: str, st: State) -> tuple[State, bytes]:
     try:
         resp = client.get_object(**kw)
         body = resp["Body"].read()
-        tags = client.get_object_tagging(Bucket=bucket, Key=key).get("TagSet", [])
+        # Tags cost a second request: S3 sends a tag count only when there are tags, so none means
+        # none; in a versioned bucket they are read anyway (LocalStack leaves the count out there).
+        count = resp.get("TagCount")
+        ask = bool(count) or (count is None and bool(st.get("versioning")))
+        tags = client.get_object_tagging(Bucket=bucket, Key=key).get("TagSet", []) if ask else []
     except ClientError as exc:
         raise ToolFailure(
             f"cannot read s3://{bucket}/{key} to keep it before the apply: {exc}",

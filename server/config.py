@@ -105,7 +105,9 @@ class RollbackConfig(_Strict):
     """Pre-images: what an apply destroys or overwrites, kept so that ``interlock rollback`` can undo it."""
 
     enabled: bool = Field(True, description="keep pre-images on apply (false: every plan is irreversible)")
-    path: str | None = Field(None, description="the pre-image directory; default: preimages/ beside the store")
+    path: str | None = Field(
+        None, description="the pre-image directory; default: preimages/ beside the store"
+    )
     retention_days: float = Field(30.0, gt=0, description="how long a pre-image is kept")
     max_bytes: int = Field(
         1024**3, ge=0, description="a plan whose pre-images would take more is marked irreversible"

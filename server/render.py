@@ -651,7 +651,12 @@ def _undo_lines(plan: Plan) -> list[Line]:
         else ""
     )
     style = "bold red" if rev.get("irreversible") else "green"
-    return [(style, f"Undo: {visible(words(rev))}{kept}")]
+    lines: list[Line] = [(style, f"Undo: {visible(words(rev))}{kept}")]
+    for kind, label in (("reversible_why", "reversible, but"), ("by_aws_why", "reversible-by-aws")):
+        for r in (rev.get(kind) or [])[:3]:
+            if isinstance(r, dict):
+                lines.append(("dim", f"  {label}: {visible(str(r.get('why')))} ({r.get('changes', 0):,})"))
+    return lines
 
 
 def plan_text(

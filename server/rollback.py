@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from interlock.sandbox.diff import Change, Snapshot, strip_volatile, volatile_at
+from interlock.sandbox.diff import Change, Snapshot
 from interlock.tools import ROLLBACK_SPECS, toolset_of
 from interlock.tools.spec import ToolSpec
 from interlock.tools.undo import (
@@ -39,6 +39,7 @@ from interlock.tools.undo import (
     keep_states,
     rollback_tool,
     summary,
+    under,
 )
 
 from .config import TargetConfig, preimage_dir, rollback_for
@@ -112,15 +113,27 @@ def conflicts(
     """The addresses a rollback would overwrite: production no longer holds what the original
     apply left there (someone changed them since)."""
     expected = original.expected_after()
-    out = []
-    for address in args.addresses:
-        vol = volatile_at(spec.volatile, address)
-        want, now = expected.get(address), current.states.get(address)
-        if (want is None) != (now is None) or (
-            want is not None and now is not None and strip_volatile(want, vol) != strip_volatile(now, vol)
-        ):
-            out.append(address)
-    return out
+    pre = args._preimage
+    # Only what the original plan read or changed can have been changed since; addresses a
+    # pre-image holds only to seed the sandbox (a queue's dead-letter queue: context "referenced",
+    # per toolset inside a stack's) are not restored, so they cannot be overwritten.
+    known = set(original.baseline) | {c.address for c in original.changes}
+    referenced: set[str] = set()
+    contexts = [pre.context] if pre is not None else []
+    if pre is not None:
+        contexts += [
+            t.get("context") or {}
+            for t in (pre.context.get("toolsets") or {}).values()
+            if isinstance(t, dict)
+        ]
+    for ctx in contexts:
+        referenced |= {str(a) for a in (ctx.get("referenced") or [])}
+    from .pipeline import _changed_addresses
+
+    mine = [a for a in args.addresses if a in known and a not in referenced]
+    return _changed_addresses(
+        {a: expected.get(a) for a in mine}, {a: current.states.get(a) for a in mine}, spec.volatile
+    )
 
 
 # ------------------------------------------------------------ apply time
@@ -148,6 +161,10 @@ async def keep(
     keeper = undo.keep or keep_states(spec.toolset)
     try:
         pre: PreImage = await anyio.to_thread.run_sync(keeper, client, list(plan.changes), current, limits)
+        if not rev.get(REVERSIBLE):
+            # Over the budget (or all kept by AWS): the states say which old versions to restore
+            # from; no bytes are kept.
+            pre.blobs, pre.secret = {}, set()
         kept = await anyio.to_thread.run_sync(
             store_for(engine, target).put, plan.id, plan.target, pre, rb.retention_days * DAY
         )
@@ -253,6 +270,7 @@ async def plan_rollback(engine: Engine, plan_id: int, reason: str) -> Plan:
         toolset=pre.toolset,
         preimage=str(cp.preimage["digest"]),
         addresses=sorted(pre.states),
+        under=under(spec.undo, spec.child_separator, pre),
     ).with_preimage(pre)
     return await engine.plan(spec, args, reason, original.target, rollback_of=original)
 

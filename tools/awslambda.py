@@ -24,6 +24,9 @@ a placeholder zip and is given production's hash and size), so an untouched func
 them as changed; ``last_modified`` and ``revision_id`` are volatile (AWS sets them on every
 update). ``published_versions`` (their numbers) and ``aliases`` (name -> version), what a delete
 also removes, are part of the state and seeded as production's.
+
+Undo (``tools.lambda_undo``): an update's whole configuration is put back (environment values kept
+encrypted); a delete is irreversible (interlock keeps no code).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from interlock.sandbox.aws.common import parse_arn
 from interlock.sandbox.diff import Action, Change, Snapshot, State
 
+from .lambda_undo import UNDO
 from .spec import Footprint, Limits, Place, Resolved, ToolFailure, Toolset, ToolSpec
 
 if TYPE_CHECKING:  # boto3-stubs: every Lambda call below is type-checked
@@ -564,6 +568,7 @@ TOOLSET = Toolset(
     child_separator=":",
     read_addresses=read_addresses,
     account_scoped=True,
+    undo=UNDO,
     error_hints={
         "ResourceNotFoundException": "check the function's name with list_lambda_functions",
         "InvalidParameterValueException": "check the arguments (a role Lambda can assume, layers of the function's region)",

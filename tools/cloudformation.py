@@ -34,6 +34,10 @@ What a rehearsal cannot see, and what interlock does about it:
 - a resource's name must be written in the template (a literal, a ``Ref`` to a parameter the call
   sets or a default, ``Fn::Sub``/``Fn::Join`` of those): interlock must know every address before
   policy decides.
+
+Undo (``tools.cloudformation_undo``): the stack keeps its template, parameters and tags and is put
+back first (created again, updated back, or deleted); each resource is kept and restored by its own
+toolset's undo hooks, found by address prefix.
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ from interlock.sandbox.aws.common import parse_arn
 from interlock.sandbox.diff import Action, Change, Snapshot, State, VolatileBySpace, volatile_at
 
 from . import awslambda, dynamodb, iam, s3, sqs, ssm
+from .cloudformation_undo import UNDO
 from .spec import Footprint, Limits, Place, Resolved, ToolFailure, Toolset, ToolSpec, human_size
 
 SPACE = "arn:aws:cloudformation:"
@@ -1116,7 +1121,10 @@ def _data_lost(changes: list[Change]) -> list[tuple[str, str]]:
     if not parts:
         return []
     return [
-        ("irreversible", f"the stack call destroys {', '.join(parts)}; interlock keeps no backup of them")
+        (
+            "data-loss",
+            f"the stack call destroys {', '.join(parts)} (the Undo line says what a rollback can put back)",
+        )
     ]
 
 
@@ -1276,11 +1284,12 @@ TOOLSET = Toolset(
         "InsufficientCapabilitiesException": "report it: interlock passes CAPABILITY_IAM and CAPABILITY_NAMED_IAM",
     },
     address_prefix=SPACE,
-    risk_flags=("unrehearsed", "drift", "drift-unchecked", "irreversible", "sandbox-differs"),
+    risk_flags=("unrehearsed", "drift", "drift-unchecked", "data-loss", "sandbox-differs"),
     account_scoped=True,
     services=SERVICES,
     drift=drift,
     read_addresses=lambda a: [a.stack] if getattr(a, "stack", None) else [f"{SPACE}*"],
+    undo=UNDO,
 )
 
 

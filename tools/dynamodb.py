@@ -87,6 +87,7 @@ from .spec import (
     judged_as_parent,
     read_all,
 )
+from .undo import PreImage, Undo
 
 if TYPE_CHECKING:  # boto3-stubs: the DynamoDB calls below are type-checked
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -1255,9 +1256,9 @@ def risks(changes: list[Change]) -> list[tuple[str, str]]:
         if before.get("pitr") != "ENABLED" and not before.get("backups"):
             out.append(
                 (
-                    "irreversible",
-                    f"table {name} has point-in-time recovery off and no backup: once deleted, its {n} item(s) "
-                    "cannot be restored",
+                    "no-aws-backup",
+                    f"table {name} has point-in-time recovery off and no backup: once deleted, AWS keeps no copy "
+                    f"of its {n} item(s) (only interlock's pre-image, if the plan keeps one, can put them back)",
                 )
             )
     loose = [a for a in deleted if not any(a.startswith(c.address + ITEM_MARK) for c in gone)]
@@ -1303,6 +1304,28 @@ def confirm_name(fp: Footprint) -> str | None:
     return None
 
 
+# ---------------------------------------------------------------- undo (``tools.dynamodb_undo``)
+# Module-level wrappers: the undo module reads this one's helpers, so it is imported when first used.
+
+
+def _undo_marks(changes: list[Change], baseline: Snapshot, limits: Limits) -> list[Any]:
+    from .dynamodb_undo import marks
+
+    return marks(changes, baseline, limits)
+
+
+def _undo_keep(client: DynamoDBClient, changes: list[Change], current: Snapshot, limits: Limits) -> PreImage:
+    from .dynamodb_undo import keep
+
+    return keep(client, changes, current, limits)
+
+
+def _undo_restore(client: DynamoDBClient, pre: PreImage, current: Resolved) -> dict[str, Any]:
+    from .dynamodb_undo import restore
+
+    return restore(client, pre, current)
+
+
 TOOLSET = Toolset(
     name="dynamodb",
     target_kind="aws",
@@ -1316,7 +1339,7 @@ TOOLSET = Toolset(
     summarize=summarize,
     confirm_name=confirm_name,
     address_prefix=SPACE,
-    risk_flags=("data-loss", "irreversible"),
+    risk_flags=("data-loss", "no-aws-backup"),
     child_separator=ITEM_MARK,
     judged_as=judged_as_parent(ITEM_MARK),
     read_addresses=read_addresses,
@@ -1332,6 +1355,7 @@ TOOLSET = Toolset(
         "ProvisionedThroughputExceededException": "the table is throttled; retry later",
         "LimitExceededException": "an account limit on table operations was reached; retry later",
     },
+    undo=Undo(restore=_undo_restore, marks=_undo_marks, keep=_undo_keep, holds=lambda a: "/item/" not in a),
 )
 _read = TOOLSET.read
 _write = TOOLSET.write

@@ -32,6 +32,9 @@ State shapes (the sandbox seeds from these; the diff compares them):
 The rest of a group's rules (not in the footprint) are carried as context, so the sandbox holds
 the whole group (duplicates and the rules-per-group limit decide as in production) and a change
 to any of them makes a plan stale.
+
+Undo (``tools.ec2_undo``): rules are put back exactly; a deleted group is created again with its
+rules and tags under a new id (its rollback plan names it by VPC and name).
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 from interlock.sandbox.aws.common import parse_arn
 from interlock.sandbox.diff import Action, Change, Snapshot, State
 
+from .ec2_undo import UNDO
 from .spec import (
     Footprint,
     FootprintTooLarge,
@@ -690,6 +694,9 @@ def snapshot(client: EC2Client, fp: Footprint, limits: Limits) -> Snapshot:
     context: dict[str, Any] = {}
     if limits.context:
         present = {a: gid for a, gid in groups.items() if states.get(a) is not None}
+        # A group named by VPC and name that exists (a rollback deleting the group a create made)
+        # is judged as any other: AWS refuses to delete it while it is in use.
+        present |= {a: str(found[a]["GroupId"]) for a in named if states.get(a) is not None and a in found}
         if present:
             enis, refs = _dependents(client, sorted(set(present.values())))
             for a, gid in present.items():
@@ -1082,6 +1089,7 @@ TOOLSET = Toolset(
     judged_as=judged_as_parent(RULE_SEP),
     read_addresses=read_addresses,
     account_scoped=True,
+    undo=UNDO,
     error_hints={
         "InvalidGroup.NotFound": "check the group with list_ec2_security_groups",
         "InvalidGroupId.Malformed": "a group id looks like 'sg-0123abcd'",

@@ -35,6 +35,9 @@ State shapes (the sandbox seeds from these; the diff compares them):
 Snapshot context: ``dead_letter_queues`` (ARN -> ``{fifo}`` or None) for every dead-letter queue
 the footprint's queues redrive to, so the sandbox holds them (moto refuses a redrive policy whose
 target does not exist), and ``redrive_allow`` (queue ARN -> policy) where AWS reported one.
+
+Undo (``tools.sqs_undo``): a queue's attributes, policies and tags are put back, a deleted queue is
+created again under its name; its messages never (a purge or delete of messages is irreversible).
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ from interlock.sandbox.aws.common import parse_arn
 from interlock.sandbox.diff import Action, Change, Snapshot, State
 
 from .spec import Footprint, Limits, Place, Resolved, ToolFailure, Toolset, ToolSpec, judged_as_parent
+from .sqs_undo import UNDO
 
 if TYPE_CHECKING:  # boto3-stubs: every SQS call below is type-checked
     from mypy_boto3_sqs import SQSClient
@@ -730,6 +734,7 @@ TOOLSET = Toolset(
     child_separator="/",
     judged_as=judged_as_parent(MESSAGES),
     account_scoped=True,
+    undo=UNDO,
     error_hints={
         "AWS.SimpleQueueService.NonExistentQueue": "check the queue name with list_sqs_queues",
         "QueueDoesNotExist": "check the queue name with list_sqs_queues",

@@ -23,6 +23,10 @@ so the sandbox holds every version a label can name.
 A SecureString's plaintext is returned only by ``get_ssm_parameter(with_decryption=true)``, whose
 read names the parameter's plaintext address (``ARN#plaintext``): no default and no broad rule
 allows it, only a read rule whose pattern names it (``explicit_only``).
+
+Undo (``tools.ssm_undo``, wired here through ``undo_*``, which import it when called): a put, a
+delete or a label move is put back from the pre-image kept at apply; a SecureString's plaintext is
+kept only as a secret blob of that pre-image, never in a state.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from interlock.sandbox.aws.ssm import seeded_hash
 from interlock.sandbox.diff import Action, Change, Snapshot, State
 
 from .spec import Footprint, FootprintTooLarge, Limits, Place, Resolved, ToolFailure, Toolset, ToolSpec
+from .undo import Mark, PreImage, Undo
 
 if TYPE_CHECKING:  # boto3-stubs: every SSM call below is type-checked
     from mypy_boto3_ssm import SSMClient
@@ -622,6 +627,27 @@ def confirm_name(fp: Footprint) -> str | None:
     return None
 
 
+# ---------------------------------------------------------------- undo (``tools.ssm_undo``)
+
+
+def undo_marks(changes: list[Change], baseline: Snapshot, limits: Limits) -> list[Mark]:
+    from .ssm_undo import marks
+
+    return marks(changes, baseline, limits)
+
+
+def undo_keep(client: SSMClient, changes: list[Change], current: Snapshot, limits: Limits) -> PreImage:
+    from .ssm_undo import keep
+
+    return keep(client, changes, current, limits)
+
+
+def undo_restore(client: SSMClient, pre: PreImage, current: Resolved) -> dict[str, Any]:
+    from .ssm_undo import restore
+
+    return restore(client, pre, current)
+
+
 TOOLSET = Toolset(
     name="ssm",
     target_kind="aws",
@@ -639,6 +665,7 @@ TOOLSET = Toolset(
     risk_flags=("secret",),
     child_separator="/",
     account_scoped=True,
+    undo=Undo(restore=undo_restore, marks=undo_marks, keep=undo_keep),
     error_hints={
         "ParameterNotFound": "check the name with get_ssm_parameters_by_path",
         "ParameterAlreadyExists": "the parameter exists: pass overwrite=true to write a new version",

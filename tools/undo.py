@@ -94,6 +94,10 @@ class Undo:
     # What a pre-image keeps outside interlock's store (a committed image on the Docker host),
     # removed when the pre-image expires: (production client, pre-image) -> anything.
     discard: Callable[[Any, PreImage], Any] | None = None
+    # Whether an address holds others (a bucket its objects, a table its items): a rollback that
+    # removes one the plan created reads everything under it too, so that what was written there
+    # since shows in its plan (and its restore can refuse) instead of surfacing at apply.
+    holds: Callable[[str], bool] | None = None
 
 
 def changed(changes: Iterable[Change]) -> list[Change]:
@@ -149,10 +153,13 @@ def summary(marks: list[Mark]) -> dict[str, Any]:
     kept = 0
     reasons: dict[str, int] = {}
     by_aws: dict[str, int] = {}
+    gaps: dict[str, int] = {}
     for m in marks:
         out[m.how] += 1
         if m.how == REVERSIBLE:
             kept += m.bytes
+            if m.why:
+                gaps[m.why] = gaps.get(m.why, 0) + 1
         elif m.how == IRREVERSIBLE:
             reasons[m.why or "it cannot be put back"] = reasons.get(m.why or "it cannot be put back", 0) + 1
         else:
@@ -160,6 +167,7 @@ def summary(marks: list[Mark]) -> dict[str, Any]:
     out["bytes"] = kept
     out["irreversible_why"] = [{"why": w, "changes": n} for w, n in reasons.items()]
     out["by_aws_why"] = [{"why": w, "changes": n} for w, n in by_aws.items() if w]
+    out["reversible_why"] = [{"why": w, "changes": n} for w, n in gaps.items()]
     out["irreversible_addresses"] = [m.address for m in marks if m.how == IRREVERSIBLE][:20]
     return out
 
@@ -190,6 +198,10 @@ class RollbackArgs(BaseModel):
         pattern=r"^[0-9a-f]{64}$", description="The sha256 of the kept pre-image's manifest."
     )
     addresses: list[str] = Field(min_length=1, description="Every address the pre-image holds.")
+    under: list[str] = Field(
+        default_factory=list,
+        description="Prefixes read too: what lies under a resource the plan created (see Undo.holds).",
+    )
     _preimage: PreImage | None = PrivateAttr(default=None)
 
     def with_preimage(self, preimage: PreImage) -> RollbackArgs:
@@ -206,7 +218,14 @@ def rollback_tool(toolset: str) -> str:
 
 
 def _footprint(a: RollbackArgs) -> Footprint:
-    return Footprint(tuple(a.addresses))
+    return Footprint(tuple(a.addresses), tuple(a.under))
+
+
+def under(undo: Undo, separator: str, pre: PreImage) -> list[str]:
+    """The prefixes a rollback of ``pre`` reads besides its addresses (``RollbackArgs.under``)."""
+    if undo.holds is None:
+        return []
+    return sorted(a + separator for a, st in pre.states.items() if st is None and undo.holds(a))
 
 
 # The toolsets' restore functions by toolset name, filled by ``rollback_specs``: the rollback

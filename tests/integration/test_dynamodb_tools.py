@@ -561,7 +561,7 @@ async def test_data_loss_is_raised_by_deletes_and_overwrites_and_not_by_new_item
         assert "data-loss" not in p.risk, (p.tool, p.risk)
 
 
-async def test_irreversible_is_raised_for_a_table_delete_without_pitr_or_backup_only(
+async def test_no_aws_backup_is_raised_for_a_table_delete_without_pitr_or_backup_only(
     make_engine: Any, production: Production
 ) -> None:
     engine = await make_engine()
@@ -570,12 +570,12 @@ async def test_irreversible_is_raised_for_a_table_delete_without_pitr_or_backup_
     orders = await make_plan(engine, "delete_dynamodb_table", {"table": "orders"})
     recreate = await make_plan(engine, "recreate_dynamodb_table", {"table": "orders"})
     events = await make_plan(engine, "delete_dynamodb_table", {"table": "events"})  # PITR on
-    assert "irreversible" in orders.risk and "irreversible" in recreate.risk
-    assert "irreversible" not in events.risk and "data-loss" in events.risk
+    assert "no-aws-backup" in orders.risk and "no-aws-backup" in recreate.risk
+    assert "no-aws-backup" not in events.risk and "data-loss" in events.risk
     assert any("orders" in n and "5 item(s)" in n for n in orders.rehearsal["notes"])
     c.create_backup(TableName="orders", BackupName="before-cleanup")
     backed_up = await make_plan(engine, "delete_dynamodb_table", {"table": "orders"})
-    assert "irreversible" not in backed_up.risk
+    assert "no-aws-backup" not in backed_up.risk
     assert backed_up.baseline[ORDERS]["backups"] == 1
 
 

@@ -273,3 +273,13 @@ async def test_objects_planned_from_listings_are_read_in_full_when_kept(
     assert world(production) == {k: v for k, v in before.items() if not k.startswith("2026/")}
     await rolled_back(eng, plan.id)
     assert world(production) == before
+
+
+async def test_a_bucket_create_rollback_is_refused_when_objects_were_written_there_since(
+    engine: Engine, production: Production
+) -> None:
+    plan = await applied(engine, "create_s3_bucket", {"bucket": "scratch-2026"})
+    production.s3.put_object(Bucket="scratch-2026", Key="someone/else.txt", Body=b"kept")
+    with pytest.raises(PlanRefused, match="objects written since"):
+        await engine.plan_rollback(plan.id, "undo the create")
+    assert production.objects("scratch-2026") == {"someone/else.txt": b"kept"}

@@ -29,6 +29,10 @@ compares equal):
   ``document`` is the default version's, ``versions`` every version's ``{default, document}`` in
   version order; ``version_ids`` is volatile (IAM numbers a new version past deleted ones, which
   the sandbox cannot know).
+
+Undo (``tools.iam.undo``): every write is put back from the states kept at apply, and the documents
+as production wrote them: trust policies, inline documents, attachments, role settings, a managed
+policy's versions and its default.
 """
 
 from __future__ import annotations
@@ -53,7 +57,9 @@ from ..spec import (
     ToolSpec,
     judged_as_parent,
 )
+from ..undo import Undo
 from . import documents
+from . import undo as _undo
 from .args import (
     POLICY_ARN_RE,
     ROLE_ARN_RE,
@@ -861,6 +867,7 @@ TOOLSET = Toolset(
     judged_as=judged_as,
     case_insensitive=True,
     account_scoped=True,
+    undo=Undo(restore=_undo.restore, marks=_undo.marks, keep=_undo.keep),
     error_hints={
         "NoSuchEntity": "check the role or policy with list_iam_roles / list_iam_policies",
         "EntityAlreadyExists": "a role or policy of that name exists already (names ignore case); choose another name",

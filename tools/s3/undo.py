@@ -261,6 +261,17 @@ def restore(client: S3Client, pre: PreImage, current: Resolved) -> dict[str, Any
     done["deleted"] = len(gone)
     for address, want in buckets.items():
         if want is None and current.planned(address) is not None:
+            others = sorted(
+                a
+                for a, st in current.baseline.items()
+                if st is not None and a.startswith(address + "/") and a not in pre.states
+            )
+            if others:
+                raise ToolFailure(
+                    f"s3://{_bucket_of(address)} holds objects written since the plan created it (e.g. "
+                    f"{others[0].removeprefix('aws:s3:::')}); a rollback removes only what the plan made",
+                    "delete those objects first (delete_s3_objects), or leave the bucket",
+                )
             try:
                 client.delete_bucket(Bucket=_bucket_of(address))
             except ClientError as exc:
@@ -272,5 +283,5 @@ def restore(client: S3Client, pre: PreImage, current: Resolved) -> dict[str, Any
     return done
 
 
-UNDO = Undo(restore=restore, marks=marks, keep=keep)
+UNDO = Undo(restore=restore, marks=marks, keep=keep, holds=lambda a: parse_s3_address(a)[1] is None)
 __all__ = ["BY_AWS", "UNDO"]

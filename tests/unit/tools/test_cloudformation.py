@@ -137,7 +137,7 @@ def test_volatile_fields_count_only_in_their_own_toolsets_space() -> None:
         list(cfn.TOOLSET.volatile)  # type: ignore[call-overload]
 
 
-def test_destroyed_data_raises_irreversible_with_the_totals() -> None:
+def test_destroyed_data_raises_data_loss_with_the_totals() -> None:
     changes = [
         Change(
             TABLE + f'/item/{{"pk":{{"S":"{i}"}}}}',
@@ -149,10 +149,7 @@ def test_destroyed_data_raises_irreversible_with_the_totals() -> None:
         for i in range(3)
     ] + [Change("aws:s3:::r/a", Action.DELETE, {"size": 2048}, None, kind="s3.object")]
     flags = dict(cfn.risks(changes))
-    assert (
-        "3 item(s)" in flags["irreversible"]
-        and "1 object(s) or version(s) (2.0 KiB)" in flags["irreversible"]
-    )
+    assert "3 item(s)" in flags["data-loss"] and "1 object(s) or version(s) (2.0 KiB)" in flags["data-loss"]
 
 
 def test_the_approval_summary_of_a_stack_counts_its_resources_by_type() -> None:

@@ -246,17 +246,17 @@ def test_data_loss_is_a_delete_or_an_overwritten_or_removed_attribute() -> None:
     assert flags([Change(item("b"), Action.CREATE, None, before, kind="dynamodb.item")]) == []
 
 
-def test_irreversible_is_a_table_delete_or_replace_with_pitr_off_and_no_backup() -> None:
+def test_no_aws_backup_is_a_table_delete_or_replace_with_pitr_off_and_no_backup() -> None:
     items = [
         Change(item(str(i)), Action.DELETE, {"pk": {"S": str(i)}}, None, kind="dynamodb.item")
         for i in range(5)
     ]
     gone = Change(ARN, Action.DELETE, table(), None, kind="dynamodb.table")
     found = ddb.risks([gone, *items])
-    assert [f for f, _ in found] == ["data-loss", "irreversible"]
+    assert [f for f, _ in found] == ["data-loss", "no-aws-backup"]
     assert "5 item(s)" in found[0][1] and "and 2 more" in found[0][1]
     replaced = Change(ARN, Action.REPLACE, table(), table(), kind="dynamodb.table")
-    assert flags([replaced]) == ["data-loss", "irreversible"]
+    assert flags([replaced]) == ["data-loss", "no-aws-backup"]
     assert flags([Change(ARN, Action.DELETE, table(pitr="ENABLED"), None, kind="dynamodb.table")]) == [
         "data-loss"
     ]

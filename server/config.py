@@ -28,7 +28,17 @@ ACTION_CLASSES = ("read", "create", "update", "delete")
 WRITE_CLASSES = ("create", "update", "delete")
 # Risk flags the engine itself sets (policy.evaluate_plan); each toolset declares its own
 # (``Toolset.risk_flags``), so a new toolset's flags need nothing here.
-ENGINE_RISKS = ("playground", "destructive", "replace", "bulk", "confusable-name", "novel", "listing-detail")
+ENGINE_RISKS = (
+    "playground",
+    "destructive",
+    "replace",
+    "bulk",
+    "confusable-name",
+    "novel",
+    "listing-detail",
+    "irreversible",  # a change its pre-image cannot put back (server.rollback)
+    "overwrites-later-change",  # a rollback overwrites what production changed since the apply
+)
 # Toolsets a scope may name (DESIGN.md §2), beyond those registered in tools/.
 KNOWN_TOOLSETS = ("s3", "dynamodb", "iam", "ec2", "ssm", "sqs", "lambda", "cloudformation", "containers")
 

@@ -283,3 +283,20 @@ async def test_a_bucket_create_rollback_is_refused_when_objects_were_written_the
     with pytest.raises(PlanRefused, match="objects written since"):
         await engine.plan_rollback(plan.id, "undo the create")
     assert production.objects("scratch-2026") == {"someone/else.txt": b"kept"}
+
+
+async def test_a_scope_rule_on_irreversible_asks_for_more_approvers(
+    engine: Engine, production: Production, tmp_path: Path
+) -> None:
+    seed(production, 2)
+    rules = '[[targets.prod.scopes.approvals]]\napprovers = 2\nrisk = ["irreversible"]\n'
+    cfg = parse_config(
+        "[rollback]\nmax_bytes = 10\n"
+        + config_text(production.endpoint, Path(engine.config.store.path or ""), rules),
+        "irreversible rule",
+    )
+    strict = Engine(config=cfg, store=engine.store, specs=engine.specs, sandbox=engine.sandbox)
+    over = await make_plan(strict, "delete_s3_objects", {"bucket": "reports", "prefix": "2026/"})
+    assert "irreversible" in over.risk and over.required_approvals == 2
+    within = await make_plan(engine, "delete_s3_objects", {"bucket": "reports", "prefix": "2026/"})
+    assert "irreversible" not in within.risk and within.required_approvals == 1

@@ -78,3 +78,18 @@ def test_demo_approved_at_a_terminal_recreates_the_environment_and_resets_its_dr
     assert "What the approved recreate changed" in out
     assert "plan.applied" in out and "audit chain intact" in out
     assert "Applied and verified" in out
+    # ... and it can be undone, except the queued jobs: the plan said so before approval.
+    assert "This can be undone with `interlock rollback 1`" in out
+    assert "cannot be" in out.split("This can be undone", 1)[1].splitlines()[0]
+    assert "plan.preimage" in out
+
+
+def test_demo_bucket_scenario_approved_at_a_terminal_can_be_undone(tmp_path: Path) -> None:
+    code, out, seen = converse(
+        ["demo", "--scenario", "bucket"], cli_env(tmp_path, COLUMNS="200"), [(DEMO_PROMPT, None)], timeout=300
+    )
+    assert seen == ["cost-reports"]
+    assert code == 0, out
+    assert "Applied and verified" in out
+    assert "This can be undone with `interlock rollback 1`" in out
+    assert "Undo:" in out  # the approver saw how reversible it was before typing the name

@@ -600,9 +600,9 @@ def plan_lines(
     if next_step is not None:
         lines.append(_summary_line(plan))
         lines += _risk_lines(plan)
-        lines += _undo_lines(plan)
         lines.append(_needs_line(plan))
         lines.append(("bold", f"Next step: {visible(next_step)}"))
+        lines += _undo_lines(plan)
     lines.append(("", f"Reason (from the agent): {visible(plan.reason)}"))
     lines += _block("Arguments", shown_args(plan.tool, plan.args))
     if next_step is None:

@@ -11,10 +11,6 @@ A later unrelated change is kept; a later change to the same resource is shown a
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -23,11 +19,21 @@ from interlock.sandbox.diff import Action
 from interlock.server.errors import BackendError
 from interlock.server.pipeline import Engine
 from interlock.server.plans import Plan, Status
-from interlock.server.playground import start_moto_process
 from interlock.tools.iam import undo as iam_undo
 from interlock.tools.spec import Footprint, Limits
 from interlock.tools.undo import IRREVERSIBLE, REVERSIBLE
 from tests.conftest import Production
+from tests.integration.test_iam_tools import (
+    APP,
+    APP_POLICY,
+    EC2_TRUST,
+    READ_LOGS,
+    WRITE_LOGS,
+    arn,
+    doc,
+    production_process,  # noqa: F401  (a fixture: a moto server that loads AWS managed policies)
+    trust,
+)
 from tests.plans import approve, make_plan
 
 ACCOUNT = "123456789012"
@@ -35,50 +41,7 @@ READONLY = "arn:aws:iam::aws:policy/ReadOnlyAccess"
 LIMITS = Limits()
 
 
-def arn(resource: str) -> str:
-    return f"arn:aws:iam::{ACCOUNT}:{resource}"
-
-
-APP = arn("role/app")
-APP_POLICY = arn("policy/app-policy")
 BOUNDARY = arn("policy/boundary")
-
-
-def doc(*statements: dict[str, Any]) -> str:
-    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
-
-
-def trust(principal: Any) -> str:
-    return doc({"Effect": "Allow", "Principal": principal, "Action": "sts:AssumeRole"})
-
-
-EC2_TRUST = trust({"Service": "ec2.amazonaws.com"})
-READ_LOGS = doc({"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::logs/*"})
-WRITE_LOGS = doc(
-    {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"], "Resource": "arn:aws:s3:::logs/*"}
-)
-
-
-@pytest.fixture(scope="module")
-def production_process() -> Iterator[Production]:
-    """This module's production stand-in: a moto server that loads AWS managed policies."""
-    old = os.environ.get("MOTO_IAM_LOAD_MANAGED_POLICIES")
-    os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
-    try:
-        proc, endpoint = start_moto_process()
-    finally:
-        if old is None:
-            os.environ.pop("MOTO_IAM_LOAD_MANAGED_POLICIES", None)
-        else:
-            os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = old
-    try:
-        yield Production(proc, endpoint)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def iam(prod: Production) -> Any:

@@ -129,10 +129,10 @@ def test_a_request_moto_crashes_on_is_answered_as_an_internal_error_the_sandbox_
 
     handler = InProcess(moto_sandbox.client("s3"))
 
-    def crash(event: str, request: object) -> None:
+    def crash(request: object) -> None:
         raise ValueError("Invalid base64-encoded string")
 
-    handler._stubber = crash  # type: ignore[assignment]
+    handler._dispatch = crash  # type: ignore[assignment]
 
     class Request:
         url = SANDBOX_ENDPOINT + "/"

@@ -22,11 +22,14 @@ from typing import Any
 
 import anyio
 import boto3
+import botocore
 import botocore.session
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
 from botocore.parsers import ResponseParserError
 from botocore.utils import parse_timestamp
+
+from interlock import __version__
 
 from ..base import CallRefused, CannotRehearse, Rehearsal, SandboxError
 from ..diff import Snapshot, State
@@ -46,6 +49,11 @@ def fast_timestamp(value: Any) -> Any:
         if parsed is not None and parsed.tzinfo is not None:
             return parsed
     return parse_timestamp(value)
+
+
+# The User-Agent of every client interlock makes: fixed, so botocore does not build its default
+# one (some 30 components) on every request, and naming interlock in what CloudTrail records.
+USER_AGENT = f"interlock/{__version__} Boto3/{boto3.__version__} Botocore/{botocore.__version__}"
 
 
 def boto3_session(profile: str | None = None) -> boto3.session.Session:
@@ -343,7 +351,9 @@ class ClientCache:
                     service,
                     region_name=region,
                     endpoint_url=self.endpoint_url,
-                    config=Config(retries={"max_attempts": 1}, max_pool_connections=32),
+                    config=Config(
+                        retries={"max_attempts": 1}, max_pool_connections=32, user_agent=USER_AGENT
+                    ),
                     **self._credentials,
                 )
                 made.meta.events.register(f"before-parameter-build.{service}", self._record)
@@ -512,7 +522,9 @@ def production_client(service: str, region: str, profile: str | None, endpoint_u
     standing in for AWS (endpoint_url) with no credentials configured gets dummy ones, never real."""
     kw: dict[str, Any] = {
         "region_name": region,
-        "config": Config(retries={"max_attempts": 2}, max_pool_connections=64, connect_timeout=5),
+        "config": Config(
+            retries={"max_attempts": 2}, max_pool_connections=64, connect_timeout=5, user_agent=USER_AGENT
+        ),
     }
     if endpoint_url:
         kw["endpoint_url"] = endpoint_url

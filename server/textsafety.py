@@ -107,6 +107,8 @@ def _escape(ch: str) -> str:
 
 def visible(text: str) -> str:
     """``text`` on one line, every control, format or invisible character and every backslash escaped."""
+    if text.isascii() and text.isprintable() and "\\" not in text:
+        return text  # printable ASCII (U+0020-U+007E) but the backslash: nothing to escape
     out = []
     for ch in text:
         named = _NAMED.get(ch)

@@ -369,6 +369,23 @@ def test_visible_escapes_controls_format_characters_and_backslashes() -> None:
     assert visible("a\\b") == "a\\\\b"
 
 
+def test_visible_takes_printable_ascii_as_it_is_and_escapes_every_other_ascii_character() -> None:
+    """The printable-ASCII shortcut gives what escaping each character would, for every ASCII
+    character alone and beside others (a control or a backslash anywhere takes the long way)."""
+
+    def by_character(text: str) -> str:
+        return "".join(visible(ch + "\u00e9")[:-1] for ch in text)  # each one with a non-ASCII neighbour
+
+    for cp in range(0x80):
+        ch = chr(cp)
+        for text in (ch, f"ab{ch}cd", ch * 3):
+            assert visible(text) == by_character(text), hex(cp)
+    assert (
+        visible("plain text: s3://bucket/key.txt (v2) ~!@#$%^&*")
+        == "plain text: s3://bucket/key.txt (v2) ~!@#$%^&*"
+    )
+
+
 def test_visible_lines_splits_on_newlines_only() -> None:
     assert visible_lines("a\rb\x0bc\n\x1cd\u2028e\nf\n") == [r"a\rb\x0bc", r"\x1cd\u2028e", "f"]
     assert visible_lines("") == [] and visible_lines("\n\n") == ["", ""]

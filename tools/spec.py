@@ -319,6 +319,10 @@ class ToolSpec:
     drift: Callable[[Any, str, Snapshot, Limits], list[tuple[str, str]]] | None = None
     # How its changes are undone (``tools.undo.Undo``: marks, keep, restore); None: they cannot be.
     undo: Any = None
+    # Read operations of context the call does not change (an object put: its bucket's settings),
+    # whose answers a plan may take from the last few seconds' (``server.readcache``); apply
+    # always reads them again.
+    cached_reads: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         if self.read_only and self.read is None:
@@ -428,6 +432,7 @@ class Toolset:
         earlier: Callable[[Any], list[Footprint]] | None = None,
         shown: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
         learns: Callable[[Any, Mapping[str, Any]], Footprint] | None = None,
+        cached_reads: frozenset[str] = frozenset(),
     ) -> ToolSpec:
         return ToolSpec(
             name=name,
@@ -458,6 +463,7 @@ class Toolset:
             learns=learns,
             drift=self.drift,
             undo=self.undo,
+            cached_reads=cached_reads,
         )
 
 
@@ -475,6 +481,18 @@ def read_all(reads: Mapping[str, Callable[[], Any]]) -> dict[str, Any]:
     """Run independent reads at once; their results by name (the first error is raised)."""
     futures = {name: _readers.submit(fn) for name, fn in reads.items()}
     return {name: f.result() for name, f in futures.items()}
+
+
+def read_outcomes(reads: Mapping[Any, Callable[[], Any]]) -> dict[Any, Any]:
+    """Run independent reads at once; each one's result, or the exception it raised, by name."""
+    futures = {name: _readers.submit(fn) for name, fn in reads.items()}
+    out: dict[Any, Any] = {}
+    for name, f in futures.items():
+        try:
+            out[name] = f.result()
+        except Exception as exc:
+            out[name] = exc
+    return out
 
 
 def read_each(fn: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]:

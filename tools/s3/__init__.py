@@ -10,6 +10,7 @@ State shapes (the sandbox seeds from these; the diff compares them):
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Callable, Iterator
@@ -41,8 +42,8 @@ from ..spec import (
     Toolset,
     ToolSpec,
     human_size,
-    read_all,
     read_each,
+    read_outcomes,
 )
 from .args import (
     BucketOnly,
@@ -209,52 +210,72 @@ def _optional(call: Callable[[], Any], missing: set[str], default: Any = None) -
         return default
 
 
-def bucket_state(client: S3Client, bucket: str) -> State | None:
-    """Everything about a bucket that can change what a call on it or its objects does: region,
-    versioning, policy, tags, object lock, ownership controls and public access block. The reads
-    run in parallel (one round trip's time, not seven)."""
-    try:
-        loc = client.get_bucket_location(Bucket=bucket).get("LocationConstraint") or "us-east-1"
-    except ClientError as exc:
-        if _code(exc) in MISSING:
-            return None
-        raise
+def _location(client: S3Client, bucket: str) -> str:
+    return client.get_bucket_location(Bucket=bucket).get("LocationConstraint") or "us-east-1"
+
+
+def bucket_reads(client: S3Client, bucket: str, full: bool = True) -> dict[str, Callable[[], Any]]:
+    """The reads that make up a bucket's state (``full``) or its presence (region and versioning),
+    all independent of each other: ``bucket_from`` turns their outcomes into the state."""
     reads: dict[str, Callable[[], Any]] = {
+        "region": lambda: _location(client, bucket),
         "versioning": lambda: client.get_bucket_versioning(Bucket=bucket).get("Status"),
-        "policy": lambda: _optional(
-            lambda: json.loads(client.get_bucket_policy(Bucket=bucket)["Policy"]), MISSING
-        ),
-        "tags": lambda: _optional(
-            lambda: client.get_bucket_tagging(Bucket=bucket).get("TagSet", []), MISSING, []
-        ),
-        "object_lock": lambda: _optional(
-            lambda: client.get_object_lock_configuration(Bucket=bucket).get("ObjectLockConfiguration"),
-            {"ObjectLockConfigurationNotFoundError", *MISSING},
-        ),
-        "ownership": lambda: _optional(
-            lambda: [
-                r.get("ObjectOwnership")
-                for r in client.get_bucket_ownership_controls(Bucket=bucket)["OwnershipControls"]["Rules"]
-            ],
-            {"OwnershipControlsNotFoundError", *MISSING},
-        ),
-        "public_access_block": lambda: _optional(
-            lambda: client.get_public_access_block(Bucket=bucket).get("PublicAccessBlockConfiguration"),
-            {"NoSuchPublicAccessBlockConfiguration", *MISSING},
-        ),
     }
-    got = read_all(reads)
-    state: State = {
-        "name": bucket,
-        "region": loc,
-        "versioning": got["versioning"],
-        "policy": got["policy"],
-        "tags": _tag_map(got["tags"]),
-    }
+    if not full:
+        return reads
+    reads.update(
+        {
+            "policy": lambda: _optional(
+                lambda: json.loads(client.get_bucket_policy(Bucket=bucket)["Policy"]), MISSING
+            ),
+            "tags": lambda: _optional(
+                lambda: client.get_bucket_tagging(Bucket=bucket).get("TagSet", []), MISSING, []
+            ),
+            "object_lock": lambda: _optional(
+                lambda: client.get_object_lock_configuration(Bucket=bucket).get("ObjectLockConfiguration"),
+                {"ObjectLockConfigurationNotFoundError", *MISSING},
+            ),
+            "ownership": lambda: _optional(
+                lambda: [
+                    r.get("ObjectOwnership")
+                    for r in client.get_bucket_ownership_controls(Bucket=bucket)["OwnershipControls"]["Rules"]
+                ],
+                {"OwnershipControlsNotFoundError", *MISSING},
+            ),
+            "public_access_block": lambda: _optional(
+                lambda: client.get_public_access_block(Bucket=bucket).get("PublicAccessBlockConfiguration"),
+                {"NoSuchPublicAccessBlockConfiguration", *MISSING},
+            ),
+        }
+    )
+    return reads
+
+
+def bucket_from(bucket: str, got: dict[str, Any]) -> State | None:
+    """A bucket's state from the outcomes (value or exception) of ``bucket_reads``: None when its
+    region read says it does not exist; any other failure is raised."""
+    region = got["region"]
+    if isinstance(region, ClientError) and _code(region) in MISSING:
+        return None
+    for value in got.values():
+        if isinstance(value, BaseException):
+            raise value
+    state: State = {"name": bucket, "region": region, "versioning": got["versioning"]}
+    if "policy" not in got:
+        return state
+    state["policy"] = got["policy"]
+    state["tags"] = _tag_map(got["tags"])
     for name in SETTINGS:
         if got[name]:
             state[name] = got[name]
     return state
+
+
+def bucket_state(client: S3Client, bucket: str) -> State | None:
+    """Everything about a bucket that can change what a call on it or its objects does: region,
+    versioning, policy, tags, object lock, ownership controls and public access block. The reads
+    run in parallel (one round trip's time, not seven)."""
+    return bucket_from(bucket, read_outcomes(bucket_reads(client, bucket)))
 
 
 # Read and seeded (they decide what calls do) but carried as context, not compared: emulators and
@@ -284,17 +305,7 @@ def _settings_to_context(states: dict[str, State | None], context: dict[str, Any
 def _bucket_presence(client: S3Client, bucket: str) -> State | None:
     """What an after-state needs of a bucket that holds its objects: whether it exists, and its
     versioning (objects of a versioned bucket say so)."""
-    try:
-        loc = client.get_bucket_location(Bucket=bucket).get("LocationConstraint") or "us-east-1"
-    except ClientError as exc:
-        if _code(exc) in MISSING:
-            return None
-        raise
-    return {
-        "name": bucket,
-        "region": loc,
-        "versioning": client.get_bucket_versioning(Bucket=bucket).get("Status"),
-    }
+    return bucket_from(bucket, read_outcomes(bucket_reads(client, bucket, full=False)))
 
 
 def _tag_map(tagset: Any) -> dict[str, str]:
@@ -455,15 +466,34 @@ def snapshot(client: S3Client, fp: Footprint, limits: Limits) -> Snapshot:
     # full (policy, versioning, object lock, ...) so that the sandbox holds them as production
     # does and decides the call the same way. They are context, not changes; a change to them
     # still makes the plan stale.
+    # Their reads, and for a call that names a few keys and nothing else (a put, a copy) the keys
+    # too, all at once: one round trip's time. A key's read is dropped when its bucket is absent.
     parents: dict[str, State | None] = {}
+    reads: dict[tuple[str, ...], Callable[[], Any]] = {}
     for bucket in dict.fromkeys([b for b, _ in fp_prefixes] + [b for b, _ in fp_keys]):
         address = s3_bucket_address(bucket)
         if address in states:
             parents[bucket] = states[address]
         else:
-            parents[bucket] = (
-                bucket_state(client, bucket) if limits.context else _bucket_presence(client, bucket)
-            )
+            for name, fn in bucket_reads(client, bucket, full=limits.context).items():
+                reads[("bucket", bucket, name)] = fn
+    early = (
+        not fp_buckets and not fp_prefixes and len(fp_keys) <= min(limits.detail_limit, limits.max_objects)
+    )
+    if early:
+        for b, k in fp_keys:
+            reads[("key", b, k)] = functools.partial(_full_state, client, b, k, limits)
+    got = read_outcomes(reads)
+    for bucket in dict.fromkeys(key[1] for key in got if key[0] == "bucket"):
+        parents[bucket] = bucket_from(
+            bucket, {key[2]: v for key, v in got.items() if key[0] == "bucket" and key[1] == bucket}
+        )
+    prefetched: dict[str, tuple[State | None, bytes | None]] = {}
+    for key, value in got.items():
+        if key[0] == "key" and parents.get(key[1]) is not None:
+            if isinstance(value, BaseException):
+                raise value
+            prefetched[s3_object_address(key[1], key[2])] = value
     context: dict[str, Any] = {"buckets": parents}
 
     for bucket in fp_buckets:
@@ -501,7 +531,10 @@ def snapshot(client: S3Client, fp: Footprint, limits: Limits) -> Snapshot:
 
     if total <= limits.detail_limit:
         todo = [(b, k) for b, k, _ in listed.values()] + explicit
-        results = read_each(lambda bk: _full_state(client, bk[0], bk[1], limits), todo)
+        results = read_each(
+            lambda bk: prefetched.get(s3_object_address(*bk)) or _full_state(client, bk[0], bk[1], limits),
+            todo,
+        )
         for (b, k), (st, body) in zip(todo, results, strict=True):
             addr = s3_object_address(b, k)
             states[addr] = st
@@ -944,6 +977,21 @@ TOOLSET = Toolset(
 _read = TOOLSET.read
 _write = TOOLSET.write
 
+# What an object call reads of the bucket it writes into and does not change: a plan may take
+# these answers from the last few seconds' (``[rehearsal] context_cache_seconds``); apply reads
+# them again, so a bucket changed meanwhile makes the plan stale.
+BUCKET_SETTING_READS = frozenset(
+    {
+        "GetBucketLocation",
+        "GetBucketVersioning",
+        "GetBucketPolicy",
+        "GetBucketTagging",
+        "GetObjectLockConfiguration",
+        "GetBucketOwnershipControls",
+        "GetPublicAccessBlock",
+    }
+)
+
 
 SPECS: tuple[ToolSpec, ...] = (
     _read(
@@ -988,6 +1036,7 @@ SPECS: tuple[ToolSpec, ...] = (
         exec_put_object,
         idempotent=True,
         earlier=_before_history(_put_fp),
+        cached_reads=BUCKET_SETTING_READS,
     ),
     _write(
         "copy_s3_object",
@@ -998,6 +1047,7 @@ SPECS: tuple[ToolSpec, ...] = (
         exec_copy_object,
         idempotent=True,
         earlier=_before_history(_copy_fp),
+        cached_reads=BUCKET_SETTING_READS,
     ),
     _write(
         "delete_s3_objects",
@@ -1009,6 +1059,7 @@ SPECS: tuple[ToolSpec, ...] = (
         destructive=True,
         idempotent=True,
         earlier=_before_history(_delete_fp),
+        cached_reads=BUCKET_SETTING_READS,
     ),
     _write(
         "create_s3_bucket",

@@ -109,6 +109,13 @@ class RehearsalConfig(_Strict):
         "(1: one, in the server's process); unset: 1 for `serve` over stdio and the other commands, "
         "up to 4 (one a CPU) for `serve --transport http`",
     )
+    context_cache_seconds: float = Field(
+        10.0,
+        ge=0,
+        le=300,
+        description="how long a plan may reuse the settings of the bucket an object call writes into, "
+        "as read by an earlier plan (0: read them for every plan); apply always reads them again",
+    )
 
 
 class RollbackConfig(_Strict):

@@ -41,6 +41,7 @@ from .errors import (
     UsageError,
 )
 from .plans import Plan, Status
+from .readcache import ReadCache
 from .store import ChainPlan, ChainView, Store
 
 log = logging.getLogger("interlock.engine")
@@ -186,6 +187,10 @@ class Engine:
     # target kind -> (target_name, target, service) -> production client
     client_factories: dict[str, Any] = field(default_factory=dict)
     _clients: dict[tuple[str, str], Any] = field(default_factory=dict)
+    # Planning's own production clients (a second client per target and service) and the caches
+    # their context reads answer from (``server.readcache``); apply never uses either.
+    _planning_clients: dict[tuple[str, str], Any] = field(default_factory=dict)
+    _read_caches: dict[str, ReadCache] = field(default_factory=dict)
     _accounts: dict[str, str] = field(default_factory=dict)
     _started: set[int] = field(default_factory=set)
     _starting: anyio.Lock = field(default_factory=anyio.Lock)  # concurrent first calls start it once
@@ -228,6 +233,30 @@ class Engine:
                 )
             self._clients[key] = factory(target_name, target, service)
         return self._clients[key]
+
+    def planning_client(self, spec: ToolSpec, target_name: str, target: TargetConfig) -> Any:
+        """The production client a plan reads its baseline with: for a tool whose context reads may
+        be answered from the last few seconds' (``spec.cached_reads``), a client of its own with
+        that cache attached; otherwise the one apply uses."""
+        ttl = self.config.rehearsal.context_cache_seconds
+        if not spec.cached_reads or ttl <= 0 or spec.services or target.kind != "aws":
+            return self.client_for(spec, target_name, target)
+        key = (target_name, spec.service)
+        if key not in self._planning_clients:
+            plain = self.production_client(target_name, target, spec.service)
+            client = self.client_factories[target.kind](target_name, target, spec.service)
+            if client is plain:  # a factory that hands out one client: never cache on apply's
+                return plain
+            cache = self._read_caches.setdefault(target_name, ReadCache(ttl))
+            cache.attach(client, spec.service, spec.cached_reads)
+            self._planning_clients[key] = client
+        return self._planning_clients[key]
+
+    def forget_reads(self, target_name: str) -> None:
+        """Drop the plan-time answers kept for a target: something is being applied there."""
+        cache = self._read_caches.get(target_name)
+        if cache is not None:
+            cache.clear()
 
     def client_for(self, spec: ToolSpec, target_name: str, target: TargetConfig) -> Any:
         """The production client a tool's functions get: its service's, or a ``Clients`` (one per
@@ -491,7 +520,7 @@ class Engine:
         assert spec.footprint is not None
         fp = spec.footprint(args)
         t_start = time.perf_counter()
-        client = self.client_for(spec, name, target)
+        client = self.planning_client(spec, name, target)
         baseline = await self.snapshot(spec, client, fp, self.where(name, target), target=target)
         if spec.learns is not None:  # what the call reaches, as production named it (a stack's resources)
             fp = spec.learns(args, baseline.states)
@@ -585,6 +614,8 @@ class Engine:
             "policy": {"approvals": decision.approval_rule, "allowed_by": decision.allowed_by[:20]},
             "reversibility": reversibility,
         }
+        if client is not self.client_for(spec, name, target):
+            plan.rehearsal["context_cache_seconds"] = self.config.rehearsal.context_cache_seconds
         if rollback_of is not None:
             plan.rehearsal["rollback_of"] = rollback_of.id
         plan = await self.store.create_plan(plan, self.current_actor)
@@ -658,6 +689,9 @@ class Engine:
                 "or it was applied before",
                 "check it with get_plan; nothing was applied twice",
             )
+        # Plans made from here on read the target's context afresh, and so do those made while this
+        # apply ran (their answers may predate it): the cache is dropped before and after.
+        self.forget_reads(plan.target)
         try:
             applied = await self._with_lease(plan, actor, lease, ctx.spec, ctx.args)
             return notify.apply_ended(self.config, self.store, applied)  # diverged: queued
@@ -677,6 +711,8 @@ class Engine:
                         outcome={"error": why},
                     )
             raise
+        finally:
+            self.forget_reads(plan.target)
 
     async def _audit_apply_refusal(self, ctx: ApplyCheck, name: str, exc: InterlockError, actor: str) -> None:
         plan = ctx.plan

@@ -140,7 +140,12 @@ def _fs_rehearsal(
     spec = spec_from_container(attrs)
     notes: list[str] = []
     risk: list[str] = []
-    with clone(client, spec, settings=ctx.settings, commit_from=str(attrs["Id"]), source_name=name) as cl:
+    # Production's baseline of the touched paths is read while the clone's after-state is read and
+    # the clone is removed: three independent daemon conversations at once, not one after another.
+    with (
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="interlock-baseline") as baseline_reader,
+        clone(client, spec, settings=ctx.settings, commit_from=str(attrs["Id"]), source_name=name) as cl,
+    ):
         if start:
             cl.start()
             status = cl.status()
@@ -208,6 +213,8 @@ def _fs_rehearsal(
             touched |= set(tree or {})
         paths = sorted(touched)
         fp = container_fp(name, *paths)
+        t_prod = time.perf_counter()
+        reading = baseline_reader.submit(_snapshot, client, fp, limits)
         after = _snapshot(
             client, Footprint(tuple(path_address(name, p) for p in paths)), limits, ref={name: cl.id}
         )
@@ -217,9 +224,10 @@ def _fs_rehearsal(
         notes += more_notes
         risk += more_risk
     t0 = time.perf_counter()
-    prod = _snapshot(client, fp, limits)
+    prod = reading.result()  # raised here if the read failed
     timings = dict(cl.timings)
     timings["snapshot_ms"] = timings.get("snapshot_ms", 0.0) + (time.perf_counter() - t0) * 1000
+    timings["baseline_read_ms"] = (time.perf_counter() - t_prod) * 1000  # overlapping the two above
     after_container = dict(base_state)
     after_container["status"] = _clone_status(clone_status_before, clone_status_after, base_state["status"])
     states = dict(after.states)

@@ -108,6 +108,14 @@ def _routes_for(clean_url: str, host: str) -> list[tuple[re.Pattern[str], Any]]:
     return found[1]
 
 
+def _normalizer() -> Any:
+    """moto's own request normaliser, when its dispatcher uses one (moto >= 5.2.5), else None:
+    a handler gets the request in the form the installed moto's dispatcher would give it."""
+    import moto.core.botocore_stubber as stubber
+
+    return getattr(stubber, "normalize_request", None)
+
+
 def _dispatch(request: Any) -> tuple[int, dict[str, Any], Any] | None:
     """moto's answer to a request for an AWS URL, as (status, headers, body); None when no
     service of moto's has it."""
@@ -121,8 +129,13 @@ def _dispatch(request: Any) -> tuple[int, dict[str, Any], Any] | None:
             request.headers[header] = value.decode("utf-8")
     for pattern, handler in _routes_for(clean_url, parsed.netloc):
         if pattern.match(clean_url):
+            normalize = _normalizer()
             try:
-                status, headers, body = handler(request, request.url, request.headers)
+                if normalize is not None:  # moto >= 5.2.5 hands its handlers a request of its own
+                    req = normalize(request)
+                    status, headers, body = handler(req, req.raw_url, req.headers)
+                else:
+                    status, headers, body = handler(request, request.url, request.headers)
             except HTTPException as exc:
                 status, headers, body = exc.code, exc.get_headers(), exc.get_body()
             return status, headers, body

@@ -50,8 +50,8 @@ class Clock:
         return self.now
 
 
-@pytest.fixture
-def setup() -> tuple[Any, Server, ReadCache, Clock]:
+def s3_client(server: Server) -> Any:
+    """An S3 client whose every request ``server`` answers."""
     client = boto3.session.Session().client(
         "s3",
         region_name="us-east-1",
@@ -60,8 +60,14 @@ def setup() -> tuple[Any, Server, ReadCache, Clock]:
         aws_secret_access_key="x",
         config=Config(retries={"max_attempts": 1}),
     )
-    server = Server()
     client.meta.events.register("before-send", server)
+    return client
+
+
+@pytest.fixture
+def setup() -> tuple[Any, Server, ReadCache, Clock]:
+    server = Server()
+    client = s3_client(server)
     clock = Clock()
     cache = ReadCache(10.0, clock=clock)
     cache.attach(client, "s3", {"GetBucketVersioning", "GetBucketPolicy", "GetBucketLocation"})
@@ -151,13 +157,6 @@ def test_a_client_without_the_cache_is_never_answered_from_it(setup: Any) -> Non
     client, server, _, _ = setup
     server.answers["versioning"] = (200, VERSIONING)
     client.get_bucket_versioning(Bucket="b")
-    other = boto3.session.Session().client(
-        "s3",
-        region_name="us-east-1",
-        endpoint_url="http://127.0.0.1:9",
-        aws_access_key_id="x",
-        aws_secret_access_key="x",
-    )
-    other.meta.events.register("before-send", server)
+    other = s3_client(server)
     other.get_bucket_versioning(Bucket="b")
     assert server.sent == ["versioning", "versioning"]

@@ -242,9 +242,7 @@ async def test_a_webhook_that_is_down_does_not_delay_the_plan_and_is_audited(
     production: str, sandbox: MotoSandbox, store: Store, db: Path, bucket: str
 ) -> None:
     cfg = config(production, db, f'webhook = "http://127.0.0.1:{closed_port()}/hook"\ntimeout_seconds = 1')
-    t0 = time.monotonic()
     p = await plan(engine(cfg, store, sandbox), "put_s3_object", bucket=bucket, key="a.txt", body="a")
-    assert time.monotonic() - t0 < 1 + 2
     assert p.status is Status.PENDING
     (failed,) = await eventually(lambda: failures(store), "notify.failed")
     assert failed["plan_id"] == p.id and failed["target"] == "prod"
@@ -260,10 +258,10 @@ async def test_a_slow_webhook_does_not_delay_the_plan_and_is_audited(
 ) -> None:
     receiver.delay = 30  # far beyond the timeout; released at teardown
     cfg = config(production, db, f'webhook = "{receiver.url}"\ntimeout_seconds = 1')
-    t0 = time.monotonic()
     p = await plan(engine(cfg, store, sandbox), "put_s3_object", bucket=bucket, key="a.txt", body="a")
-    assert time.monotonic() - t0 < 1 + 2
-    assert await failures(store) == []  # the plan did not wait for the delivery to time out
+    # The delivery is still being held (or not yet sent) when the plan is back: had the plan
+    # waited for it, its timeout would already be in the audit.
+    assert await failures(store) == []
     (failed,) = await eventually(lambda: failures(store), "notify.failed")
     assert failed["plan_id"] == p.id
     assert failed["data"]["error"] == "the webhook did not answer within 1 s"
@@ -290,14 +288,11 @@ async def test_the_mcp_tool_result_does_not_wait_for_a_slow_webhook(
     receiver.delay = 30
     cfg = config(production, db, f'webhook = "{receiver.url}"\ntimeout_seconds = 2')
     async with Client(build_server(cfg)) as c:
-        t0 = time.monotonic()
         result = await c.call_tool(
             "put_s3_object", {"bucket": bucket, "key": "a.txt", "body": "a", "reason": "the test needs it"}
         )
-        elapsed = time.monotonic() - t0
         assert not result.is_error, result
         assert (result.structured_content or {})["status"] == "pending"
-        assert elapsed < 2 + 2
         assert _rows(db, "notify.failed") == 0  # the result did not wait for the delivery to time out
         await eventually(lambda: receiver.bodies, "the webhook's message")
         await eventually(lambda: _rows(db, "notify.failed") == 1, "notify.failed")
@@ -356,10 +351,8 @@ async def test_a_command_that_fails_or_hangs_is_audited_without_delaying_the_pla
 ) -> None:
     hang = [sys.executable, "-c", "import time; time.sleep(60)"]
     cfg = config(production, db, f"command = {json.dumps(hang)}\ntimeout_seconds = 0.5")
-    t0 = time.monotonic()
     await plan(engine(cfg, store, sandbox), "put_s3_object", bucket=bucket, key="a.txt", body="a")
-    assert time.monotonic() - t0 < 0.5 + 2
-    assert await failures(store) == []
+    assert await failures(store) == []  # the plan did not wait for the kill
     (failed,) = await eventually(lambda: failures(store), "notify.failed")
     assert failed["data"]["channel"] == "command"
     assert "did not finish within 0.5 s and was killed" in failed["data"]["error"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 
 import pytest
@@ -200,13 +201,26 @@ def test_desktop_notify_is_skipped_without_notify_send(monkeypatch: pytest.Monke
     assert notify.desktop_notify([plan()]) is False
 
 
-def test_the_hooks_return_at_once_and_never_raise_when_delivery_fails() -> None:
+def test_the_hooks_return_at_once_and_never_raise_when_delivery_fails(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Every delivery is held on an event that is set only after the hooks are back, and records
+    # that it ended either way: a hook that waited for its delivery would be back only after one
+    # had ended.
+    release, ended = threading.Event(), []
+
+    def held(argv: list[str], n: notify.Notice, timeout: float) -> None:
+        release.wait(10)
+        ended.append(n.event)
+        raise notify.DeliveryFailed("the notifier does not exist")
+
+    monkeypatch.setattr(notify, "run_command", held)
     cfg = parse_config(TARGET + '[notify]\ncommand = ["/nonexistent/interlock-notifier"]\n', "t.toml")
-    t0 = time.monotonic()
     notify.plan_stored(cfg, None, plan())  # type: ignore[arg-type]
     notify.call_denied(cfg, None, {"tool": "x", "error": "no"}, "prod", None)  # type: ignore[arg-type]
     assert notify.apply_ended(cfg, None, plan(status=Status.APPLIED)).status is Status.APPLIED  # type: ignore[arg-type]
-    assert time.monotonic() - t0 < 0.5
+    assert ended == []  # all three are back while their deliveries are still held
+    release.set()
     n = notify.notifier_for(cfg)
     assert n is not None and n.idle(10)  # both delivered (and failed, logged) in the background
     notify.plan_stored(parse_config(TARGET, "t.toml"), None, plan())  # type: ignore[arg-type]  # no [notify]

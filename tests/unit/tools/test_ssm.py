@@ -93,7 +93,7 @@ def test_an_allowed_pattern_that_backtracks_without_end_is_refused_in_bounded_ti
     started = time.monotonic()
     with pytest.raises(ValidationError, match="backtracks"):
         args(ssm.PutParameter, name="/a", value="a" * 42 + "!", type="String", allowed_pattern=r"(a|aa)+$")
-    assert time.monotonic() - started < ssm.PATTERN_SECONDS + 5
+    assert time.monotonic() - started < ssm.PATTERN_SECONDS + 30  # bounded, not "for good"
     assert args(ssm.PutParameter, name="/a", value="a" * 42, type="String", allowed_pattern=r"(a|aa)+")
     with pytest.raises(ValidationError, match="not a regular expression"):
         args(ssm.PutParameter, name="/a", value="a", type="String", allowed_pattern="(")

@@ -11,7 +11,8 @@ emulator state) and writes its figures as JSON; this script reads them and print
 
   bench_gate.py      B1 plan vs minimal MCP server · B2 prefix delete vs raw listing · B4 apply
                      vs raw read+write+read · B5 cold start vs minimal server · B6 RSS and store size
-  bench_team.py      B3 16 concurrent agents (PostgreSQL replicas, one SQLite server); needs PostgreSQL
+  bench_team.py      B3 16 concurrent agents (16 stdio servers on one SQLite store, one HTTP server,
+                     3 HTTP replicas on PostgreSQL); needs PostgreSQL
   bench_docker.py    B7 Docker exec rehearsal; needs a dockerd
   bench_dynamodb.py  B8 plan deleting a 10,000-item table vs a raw Scan
   bench_stack.py     E1 plan deleting the demo environment (a CloudFormation stack), with its

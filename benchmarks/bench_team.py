@@ -109,7 +109,11 @@ def stdio_clients(cfg: Path, env: dict[str, str], n_agents: int, logs: Path) -> 
     return [lambda n=n: one(n) for n in range(n_agents)]
 
 
-async def agents(clients: Sequence[Callable[[], Any]], per_agent: int, tag: str) -> dict[str, Any]:
+async def agents(
+    clients: Sequence[Callable[[], Any]], per_agent: int, tag: str, on_start: Callable[[], None] | None = None
+) -> dict[str, Any]:
+    """Every agent's session opened and warm, then ``per_agent`` plans each, all at once;
+    ``on_start`` is called as the clock starts (a profiler's hook)."""
     latencies: list[float] = []
     errors: list[str] = []
     ids: list[int] = []
@@ -161,6 +165,8 @@ async def agents(clients: Sequence[Callable[[], Any]], per_agent: int, tag: str)
             tg.start_soon(agent, n)
         with anyio.fail_after(300):
             await ready.wait()  # every server is up and every session initialised
+        if on_start is not None:
+            on_start()
         t0 = time.perf_counter()
     wall = max(done) - t0 if done else float("inf")
     return {"latencies": latencies, "errors": errors, "ids": ids, "wall": wall, "first": first}

@@ -24,7 +24,7 @@ from interlock.sandbox.diff import Action, Change, Snapshot, diff, strip_volatil
 from interlock.tools import shown_args, toolset_of
 from interlock.tools.spec import Footprint, FootprintTooLarge, Limits, Place, ToolFailure, ToolSpec
 
-from . import notify, policy
+from . import gctune, notify, policy
 from . import rollback as undo
 from .config import Config, TargetConfig
 from .errors import (
@@ -405,6 +405,8 @@ class Engine:
                             str(exc), "restart `interlock serve`; check the logs"
                         ) from exc
                     self._started.add(id(sandbox))
+                    # What the start loaded lives as long as the server: out of the collector's way.
+                    await anyio.to_thread.run_sync(gctune.settle)
         call = Call(
             tool=spec.name,
             service=spec.service,

@@ -106,6 +106,11 @@ def _serve(conn: Connection) -> None:
     except Exception as exc:
         conn.send_bytes(dumps(("raised", exc)))
         return
+    # A worker is a server process of its own: what the start loaded stays out of the collector's way.
+    from interlock.server import gctune
+
+    gctune.enable()
+    gctune.settle()
     conn.send_bytes(dumps(("ready", None)))
     anyio.run(_loop, conn, sandbox)
 

@@ -93,8 +93,10 @@ def _service_config(args: argparse.Namespace) -> Any:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from .. import gctune
     from .server import serve
 
+    gctune.enable()  # a long-running server: see server/gctune.py
     return serve(_service_config(args))
 
 

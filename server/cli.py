@@ -96,12 +96,13 @@ def remote(args: argparse.Namespace, fn_name: str) -> int | None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from . import gctune
+    from interlock.sandbox import gctune
+
     from .app import build_server
     from .engine import automatic_sandboxes
 
     cfg = load_config(args.config)
-    gctune.enable()  # a long-running server: see server/gctune.py
+    gctune.enable()  # a long-running server: see sandbox/gctune.py
     server = build_server(
         cfg, log_level=args.log_level.upper(), sandboxes=automatic_sandboxes(args.transport)
     )

@@ -18,13 +18,14 @@ from typing import Any
 import anyio
 from pydantic import ValidationError
 
+from interlock.sandbox import gctune
 from interlock.sandbox.aws.common import describe_error, production_client
 from interlock.sandbox.base import Call, CallRefused, CannotRehearse, Rehearsal, Sandbox, SandboxError
 from interlock.sandbox.diff import Action, Change, Snapshot, diff, strip_volatile, volatile_at
 from interlock.tools import shown_args, toolset_of
 from interlock.tools.spec import Footprint, FootprintTooLarge, Limits, Place, ToolFailure, ToolSpec
 
-from . import gctune, notify, policy
+from . import notify, policy
 from . import rollback as undo
 from .config import Config, TargetConfig
 from .errors import (

@@ -107,7 +107,7 @@ def _serve(conn: Connection) -> None:
         conn.send_bytes(dumps(("raised", exc)))
         return
     # A worker is a server process of its own: what the start loaded stays out of the collector's way.
-    from interlock.server import gctune
+    from .. import gctune
 
     gctune.enable()
     gctune.settle()

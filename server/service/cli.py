@@ -93,10 +93,11 @@ def _service_config(args: argparse.Namespace) -> Any:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .. import gctune
+    from interlock.sandbox import gctune
+
     from .server import serve
 
-    gctune.enable()  # a long-running server: see server/gctune.py
+    gctune.enable()  # a long-running server: see sandbox/gctune.py
     return serve(_service_config(args))
 
 

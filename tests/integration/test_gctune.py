@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from interlock.server import gctune
+from interlock.sandbox import gctune
 from interlock.server.pipeline import Engine
 from interlock.tools import s3 as s3tools
 from tests.conftest import Production

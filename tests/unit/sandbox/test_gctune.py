@@ -1,4 +1,4 @@
-"""server.gctune: a server process collects once after start-up and freezes what survived; any
+"""sandbox.gctune: a server process collects once after start-up and freezes what survived; any
 other process (a library user, this test suite) keeps Python's collector as it is."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from interlock.server import gctune
+from interlock.sandbox import gctune
 
 
 class Node:

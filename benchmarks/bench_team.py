@@ -8,8 +8,8 @@
 Each agent is a real MCP client (the `mcp` SDK) making single-object `put_s3_object` plans: over
 stdio to a server process of its own, or over streamable HTTP, agent n to replica n % replicas.
 Every session is open (its server started, `initialize` answered, one untimed plan made, which
-starts its sandbox) before the clock starts, so the figures are planning, not start-up (B5). Production is a separate moto server process; PostgreSQL is a
-real server started for the run (initdb/pg_ctl in a temp dir, as in the tests: tests/postgres.py).
+starts its sandbox) before the clock starts, so the figures are planning, not start-up (B5).
+Production is a separate moto server process; PostgreSQL is a real server started for the run (initdb/pg_ctl in a temp dir, as in the tests: tests/postgres.py).
 Printed: plans/s over the whole run, p50/p95 of one call, errors, and plans stored (each exactly
 once), with the issue's goals beside them (>= 40 plans/s, p95 <= 250 ms, 0 errors, every plan
 stored). Exits 1 when a goal is missed. Every process it starts is stopped.
@@ -95,10 +95,10 @@ def http_clients(ports: Sequence[int], n_agents: int) -> list[Callable[[], Any]]
     ]
 
 
-def stdio_clients(cfg: Path, env: dict[str, str], n_agents: int, logs: Path) -> list[Callable[[], Any]]:
+def stdio_clients(cfg: Path, n_agents: int, logs: Path) -> list[Callable[[], Any]]:
     from benchmarks.bench_plans import serve_env
 
-    senv = {**serve_env(logs), **{k: v for k, v in env.items() if k in ("XDG_DATA_HOME", "PYTHONPATH")}}
+    senv = serve_env(logs)  # the XDG_DATA_HOME (logs/xdg) and PYTHONPATH the replicas get too
     argv = ["-m", "interlock.server.cli", "serve", "--config", str(cfg)]
 
     def one(n: int) -> Any:
@@ -120,7 +120,6 @@ async def agents(
     ready = anyio.Event()
     opened: list[int] = []
     first: list[float] = []
-    t0 = 0.0
 
     async def agent(n: int) -> None:
         async with clients[n]() as client:
@@ -222,7 +221,7 @@ def run(argv: Sequence[str] | None = None) -> int:
             cfg = _config(tmp, f"topology{i}", endpoint, location, args.sandboxes)
             tag = f"t{i}"
             if transport == "stdio":
-                clients = stdio_clients(cfg, env, args.agents, tmp)
+                clients = stdio_clients(cfg, args.agents, tmp)
             else:
                 ports = []
                 for r in range(n):

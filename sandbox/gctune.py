@@ -26,10 +26,6 @@ def enable() -> None:
     _enabled = True
 
 
-def enabled() -> bool:
-    return _enabled
-
-
 def settle() -> bool:
     """After start-up work (a sandbox started): collect, then freeze the survivors. False when the
     process is not a server (nothing done)."""

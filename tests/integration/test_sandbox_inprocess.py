@@ -145,3 +145,34 @@ def test_a_request_moto_crashes_on_is_answered_as_an_internal_error_the_sandbox_
         {"Error": {"Code": "InternalError"}, "ResponseMetadata": {"HTTPStatusCode": 500}}, "X"
     )
     assert isinstance(classify(error, "update_cloudformation_stack"), CannotRehearse)
+
+
+def test_a_quiet_delete_is_answered_with_its_errors_only_as_s3_answers_it(moto_sandbox: MotoSandbox) -> None:
+    from moto.s3.responses import S3Response
+
+    s3 = moto_sandbox.client("s3")
+    s3.create_bucket(Bucket="quiet-check", ObjectLockEnabledForBucket=True)
+    for key in ("a", "b", "c", "d"):
+        s3.put_object(Bucket="quiet-check", Key=key, Body=b"x")
+    locked = s3.put_object(
+        Bucket="quiet-check",
+        Key="locked",
+        Body=b"x",
+        ObjectLockMode="GOVERNANCE",
+        ObjectLockRetainUntilDate="2099-01-01T00:00:00Z",
+    )["VersionId"]
+    quiet = s3.delete_objects(
+        Bucket="quiet-check",
+        Delete={
+            "Objects": [{"Key": "a"}, {"Key": "b"}, {"Key": "locked", "VersionId": locked}],
+            "Quiet": True,
+        },
+    )
+    assert "Deleted" not in quiet
+    assert [e["Key"] for e in quiet["Errors"]] == ["locked"]
+    loud = s3.delete_objects(Bucket="quiet-check", Delete={"Objects": [{"Key": "c"}, {"Key": "d"}]})
+    assert sorted(d["Key"] for d in loud["Deleted"]) == ["c", "d"]
+    current = s3.list_objects_v2(Bucket="quiet-check").get("Contents", [])
+    assert [o["Key"] for o in current] == ["locked"]
+    # moto's own class is untouched: a moto elsewhere in this process (mock_aws) answers as it did
+    assert S3Response.serialized.__module__.startswith("moto.")

@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import anyio
@@ -39,13 +40,20 @@ FAKE_CREDENTIALS = {"aws_access_key_id": "interlock-sandbox", "aws_secret_access
 
 
 def fast_timestamp(value: Any) -> Any:
-    """botocore's default timestamp parser runs dateutil on every value (~0.1 ms each); ISO 8601
-    (every LastModified of a listing) parses with fromisoformat, anything else falls back."""
+    """botocore's default timestamp parser runs dateutil on every value (~0.05-0.2 ms each). ISO
+    8601 (every LastModified of a listing) parses with fromisoformat, an HTTP date (a HEAD or GET's
+    Last-Modified header) with the email module's parser; anything else, or a value either reads
+    without a time zone, falls back to botocore's."""
     if isinstance(value, str):
+        parsed: datetime | None = None
         try:
             parsed = datetime.fromisoformat(value)
         except ValueError:
-            parsed = None
+            if value[:3].isalpha() and value.endswith("GMT"):
+                try:
+                    parsed = parsedate_to_datetime(value)
+                except (TypeError, ValueError, IndexError):
+                    parsed = None
         if parsed is not None and parsed.tzinfo is not None:
             return parsed
     return parse_timestamp(value)

@@ -112,30 +112,31 @@ def _serve(conn: Connection) -> None:
     gctune.enable()
     gctune.settle()
     conn.send_bytes(dumps(("ready", None)))
-    anyio.run(_loop, conn, sandbox)
+    _loop(conn, sandbox)
 
 
-async def _loop(conn: Connection, sandbox: MotoSandbox) -> None:
+def _loop(conn: Connection, sandbox: MotoSandbox) -> None:
+    """One call at a time, in this thread: no event loop, nothing to hop between."""
     while True:
         try:
-            data = await anyio.to_thread.run_sync(conn.recv_bytes)
+            data = conn.recv_bytes()
         except (EOFError, OSError):
             return
-        reply = await _answer(sandbox, data)
+        reply = _answer(sandbox, data)
         try:
             conn.send_bytes(reply)
         except OSError:  # the parent is gone
             return
 
 
-async def _answer(sandbox: MotoSandbox, data: bytes) -> bytes:
+def _answer(sandbox: MotoSandbox, data: bytes) -> bytes:
     try:
         call: Call = loads(data)
     except Exception as exc:
         failure = SandboxError(f"a sandbox worker could not read the call: {type(exc).__name__}: {exc}")
         return dumps(("raised", failure))
     try:
-        reply: tuple[str, Any] = ("done", await sandbox.rehearse(call))
+        reply: tuple[str, Any] = ("done", sandbox.rehearse_now(call))
     except Exception as exc:  # every failure is the parent's to raise, as the in-process sandbox would
         reply = ("raised", exc)
     try:

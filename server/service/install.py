@@ -73,8 +73,9 @@ DEFAULT_RUNTIME_DIR = ServiceConfig.model_fields["runtime_dir"].default
 SYSTEMD_RUNNING = Path("/run/systemd/system")
 UNIT_PATH = Path("/etc/systemd/system/interlock.service")
 TMPFILES_PATH = Path("/etc/tmpfiles.d/interlock.conf")
-# The store and the files SQLite and the audit chain keep beside it (write-ahead log, shared memory, anchor).
-STORE_SUFFIXES = ("", "-wal", "-shm", ".head")
+# The store and the files SQLite and the audit chain keep beside it (write-ahead log, shared memory,
+# anchor, the writers' lock file).
+STORE_SUFFIXES = ("", "-wal", "-shm", ".head", ".lock")
 
 USER_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,30}$")
 # Paths go into TOML, a systemd unit and a tmpfiles.d line: keep them plain.

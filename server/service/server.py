@@ -86,7 +86,7 @@ def preflight(cfg: Config) -> ServiceConfig:
             f"the state directory {state} does not exist", "run `sudo interlock service install`"
         )
     _check_private(state, "state directory", uid, True)
-    for suffix in ("", "-wal", "-shm", ".head"):
+    for suffix in ("", "-wal", "-shm", ".head", ".lock"):
         _check_private(Path(str(svc.store) + suffix), "store file", uid, False)
     source = Path(cfg.source)
     if source.exists():

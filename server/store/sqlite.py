@@ -2,13 +2,19 @@
 
 - WAL and a busy timeout, so several ``interlock serve`` processes and the CLI share one file.
 - Writers are serialised by ``BEGIN IMMEDIATE``; migrations are tracked in ``PRAGMA user_version``.
+- Before it, a writer takes an exclusive ``flock`` on ``<store>.lock`` (``_WriteLock``): waiting
+  writers of many processes then start the moment the last one commits, in turn, instead of
+  polling SQLite's lock on its busy handler's back-off.
 - The chain's head is also written to ``<store>.head`` after every commit (``Store``'s anchor).
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import os
 import sqlite3
+import threading
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -21,6 +27,79 @@ import anyio
 from ..errors import StoreError
 
 BUSY_SECONDS = 30.0  # how long a connection waits for another's lock before the store is "unavailable"
+
+
+class _WriteLock:
+    """An exclusive ``flock`` on ``<store>.lock`` that every interlock writer of the store takes
+    before ``BEGIN IMMEDIATE`` and drops after ``COMMIT``.
+
+    SQLite's own lock stays what guarantees one writer at a time; this only changes how writers
+    wait. SQLite's busy handler polls, sleeping up to 100 ms between tries, so with a dozen
+    processes writing, a writer often sleeps on past the commit it waited for (a waiter's p99 was
+    85 ms, its worst 355 ms, with 16 servers on one file). A blocked ``flock`` wakes when the
+    holder lets go. A lock file that cannot be opened (another user's, a read-only directory),
+    or a holder that keeps it past ``BUSY_SECONDS``, leaves the writer to SQLite's busy wait, as
+    before: never an error of its own."""
+
+    def __init__(self, path: Path) -> None:
+        self._fd: int | None = None
+        try:
+            mode = path.stat().st_mode & 0o666 if path.exists() else 0o600
+            self._fd = os.open(
+                path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, mode
+            )
+        except OSError:
+            self._fd = None
+
+    async def acquire(self, timeout: float) -> bool:
+        """Take it; False when it cannot be had (then the caller goes on without it)."""
+        fd = self._fd
+        if fd is None:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            pass
+        except OSError:
+            return False
+        guard = threading.Lock()
+        state = {"held": False, "abandoned": False}
+
+        def wait() -> None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            with guard:
+                if state["abandoned"]:  # the waiter gave up meanwhile: not ours to keep
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+                else:
+                    state["held"] = True
+
+        try:
+            with anyio.move_on_after(timeout):
+                await anyio.to_thread.run_sync(wait, abandon_on_cancel=True)
+        except OSError:
+            pass
+        except BaseException:  # cancelled: give back what the thread may already hold
+            with guard:
+                state["abandoned"] = True
+                if state["held"]:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+            raise
+        with guard:
+            if not state["held"]:
+                state["abandoned"] = True
+            return state["held"]
+
+    def release(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = None
 
 
 async def _enter_wal(db: aiosqlite.Connection) -> None:
@@ -170,6 +249,7 @@ class SqliteDatabase(_Statements):
         self.where = str(path)
         self.anchor_path: Path | None = path.with_name(path.name + ".head")
         self._lock = anyio.Lock()
+        self._write_lock = _WriteLock(path)
 
     @classmethod
     async def open(cls, path: Path) -> SqliteDatabase:
@@ -197,19 +277,25 @@ class SqliteDatabase(_Statements):
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[_Statements]:
         async with self._lock:
+            locked = await self._write_lock.acquire(BUSY_SECONDS)
             try:
-                await self._db.execute("BEGIN IMMEDIATE")
-            except Exception as exc:
-                raise StoreError(
-                    f"the store at {self.path} is unavailable: {exc}", "retry; if it persists, check the file"
-                ) from exc
-            try:
-                yield self
-            except BaseException:
-                await self._db.execute("ROLLBACK")
-                raise
-            else:
-                await self._db.execute("COMMIT")
+                try:
+                    await self._db.execute("BEGIN IMMEDIATE")
+                except Exception as exc:
+                    raise StoreError(
+                        f"the store at {self.path} is unavailable: {exc}",
+                        "retry; if it persists, check the file",
+                    ) from exc
+                try:
+                    yield self
+                except BaseException:
+                    await self._db.execute("ROLLBACK")
+                    raise
+                else:
+                    await self._db.execute("COMMIT")
+            finally:
+                if locked:
+                    self._write_lock.release()
 
     async def schema_version(self) -> int:
         row = await self.fetchone("PRAGMA user_version")
@@ -233,4 +319,7 @@ class SqliteDatabase(_Statements):
         return int(row[0]) if row is not None else None
 
     async def close(self) -> None:
-        await self._db.close()
+        try:
+            await self._db.close()
+        finally:
+            self._write_lock.close()

@@ -23,6 +23,8 @@ from typing import Any
 
 import aiosqlite
 import anyio
+import anyio.from_thread
+import anyio.lowlevel
 
 from ..errors import StoreError
 
@@ -63,27 +65,45 @@ class _WriteLock:
             pass
         except OSError:
             return False
+        # Wait in a daemon thread of its own, not a worker of anyio's: a waiter that gave up stays
+        # blocked until the holder lets go, and must not keep the process from exiting meanwhile.
         guard = threading.Lock()
         state = {"held": False, "abandoned": False}
+        token = anyio.lowlevel.current_token()
+        got = anyio.Event()
 
         def wait() -> None:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            except OSError:
+                locked = False
+            else:
+                locked = True
             with guard:
                 if state["abandoned"]:  # the waiter gave up meanwhile: not ours to keep
-                    fcntl.flock(fd, fcntl.LOCK_UN)
-                else:
-                    state["held"] = True
+                    if locked:
+                        fcntl.flock(fd, fcntl.LOCK_UN)
+                    return
+                state["held"] = locked
+            try:
+                anyio.from_thread.run_sync(got.set, token=token)
+            except Exception:  # the event loop is gone: nobody will use it
+                with guard:
+                    state["abandoned"] = True
+                    if state["held"]:
+                        fcntl.flock(fd, fcntl.LOCK_UN)
+                        state["held"] = False
 
+        threading.Thread(target=wait, name="interlock-store-lock", daemon=True).start()
         try:
             with anyio.move_on_after(timeout):
-                await anyio.to_thread.run_sync(wait, abandon_on_cancel=True)
-        except OSError:
-            pass
+                await got.wait()
         except BaseException:  # cancelled: give back what the thread may already hold
             with guard:
                 state["abandoned"] = True
                 if state["held"]:
                     fcntl.flock(fd, fcntl.LOCK_UN)
+                    state["held"] = False
             raise
         with guard:
             if not state["held"]:

@@ -189,3 +189,44 @@ async def test_two_stores_on_one_file_take_turns(tmp_path: Path) -> None:
     finally:
         await a.close()
         await b.close()
+
+
+# A server whose write gave up waiting for the lock (the holder never let go), then closed its
+# store and ended: its process must exit while the holder still holds the lock.
+GAVE_UP = textwrap.dedent(
+    """
+    import sys
+    import anyio
+    from interlock.server.store import Store
+    from interlock.server.store import sqlite as engine
+
+    engine.BUSY_SECONDS = 0.3
+
+    async def main() -> None:
+        store = await Store.open(sys.argv[1])
+        await store.audit("tester", "test.gave-up", {})
+        await store.close()
+        print("closed", flush=True)
+
+    anyio.run(main)
+    """
+)
+
+
+def test_a_process_that_gave_up_waiting_exits_while_the_holder_still_holds_the_lock(tmp_path: Path) -> None:
+    db = tmp_path / "interlock.db"
+    with held_elsewhere(db):
+        proc = subprocess.Popen(
+            [sys.executable, "-c", GAVE_UP, str(db)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            out, err = proc.communicate(timeout=60)  # a hang guard, not a timing
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+            pytest.fail(f"the process did not exit while another held the lock: {out!r} {err[-500:]!r}")
+        assert proc.returncode == 0, err[-2000:]
+        assert out.strip() == "closed"

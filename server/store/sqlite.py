@@ -45,11 +45,16 @@ class _WriteLock:
 
     def __init__(self, path: Path) -> None:
         self._fd: int | None = None
+        # Whether a transaction of this process holds it. flock belongs to the open file, not to a
+        # thread: a waiter's thread that acquires after its waiter gave up must let go only when
+        # no transaction of this process took the lock meanwhile (on the same file, it would
+        # "acquire" that transaction's lock and drop it).
+        self._owned = False
+        self._guard = threading.Lock()
         try:
             mode = path.stat().st_mode & 0o666 if path.exists() else 0o600
-            self._fd = os.open(
-                path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, mode
-            )
+            flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW  # never a planted symlink
+            self._fd = os.open(path.with_name(path.name + ".lock"), flags, mode)
         except OSError:
             self._fd = None
 
@@ -58,68 +63,74 @@ class _WriteLock:
         fd = self._fd
         if fd is None:
             return False
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return True
-        except BlockingIOError:
-            pass
-        except OSError:
-            return False
+        with self._guard:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                self._owned = True
+                return True
+            except BlockingIOError:
+                pass
+            except OSError:
+                return False
         # Wait in a daemon thread of its own, not a worker of anyio's: a waiter that gave up stays
         # blocked until the holder lets go, and must not keep the process from exiting meanwhile.
-        guard = threading.Lock()
-        state = {"held": False, "abandoned": False}
+        waiter = {"held": False, "abandoned": False}
         token = anyio.lowlevel.current_token()
         got = anyio.Event()
 
         def wait() -> None:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
+                locked = True
             except OSError:
                 locked = False
-            else:
-                locked = True
-            with guard:
-                if state["abandoned"]:  # the waiter gave up meanwhile: not ours to keep
-                    if locked:
+            with self._guard:
+                if waiter["abandoned"]:  # the waiter gave up meanwhile: not its to keep
+                    if locked and not self._owned:
                         fcntl.flock(fd, fcntl.LOCK_UN)
                     return
-                state["held"] = locked
+                waiter["held"] = self._owned = locked
             try:
                 anyio.from_thread.run_sync(got.set, token=token)
             except Exception:  # the event loop is gone: nobody will use it
-                with guard:
-                    state["abandoned"] = True
-                    if state["held"]:
-                        fcntl.flock(fd, fcntl.LOCK_UN)
-                        state["held"] = False
+                with self._guard:
+                    waiter["abandoned"] = True
+                    if waiter["held"]:
+                        self._let_go()
 
         threading.Thread(target=wait, name="interlock-store-lock", daemon=True).start()
         try:
             with anyio.move_on_after(timeout):
                 await got.wait()
         except BaseException:  # cancelled: give back what the thread may already hold
-            with guard:
-                state["abandoned"] = True
-                if state["held"]:
-                    fcntl.flock(fd, fcntl.LOCK_UN)
-                    state["held"] = False
+            with self._guard:
+                waiter["abandoned"] = True
+                if waiter["held"]:
+                    self._let_go()
             raise
-        with guard:
-            if not state["held"]:
-                state["abandoned"] = True
-            return state["held"]
+        with self._guard:
+            waiter["abandoned"] = not waiter["held"]
+            return waiter["held"]
 
-    def release(self) -> None:
+    def _let_go(self) -> None:
+        """Under ``_guard``."""
+        self._owned = False
         if self._fd is not None:
             with contextlib.suppress(OSError):
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
 
+    def release(self) -> None:
+        with self._guard:
+            if self._owned:
+                self._let_go()
+
     def close(self) -> None:
-        if self._fd is not None:
-            with contextlib.suppress(OSError):
-                os.close(self._fd)
-            self._fd = None
+        with self._guard:
+            if self._fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(self._fd)
+                self._fd = None
+                self._owned = False
 
 
 async def _enter_wal(db: aiosqlite.Connection) -> None:

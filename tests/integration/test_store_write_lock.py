@@ -230,3 +230,17 @@ def test_a_process_that_gave_up_waiting_exits_while_the_holder_still_holds_the_l
             pytest.fail(f"the process did not exit while another held the lock: {out!r} {err[-500:]!r}")
         assert proc.returncode == 0, err[-2000:]
         assert out.strip() == "closed"
+
+
+async def test_a_symlink_planted_as_the_lock_file_is_never_followed(tmp_path: Path) -> None:
+    db = tmp_path / "interlock.db"
+    target = tmp_path / "elsewhere" / "not-interlocks"
+    target.parent.mkdir()
+    lock_file(db).symlink_to(target)
+    store = await Store.open(db)
+    try:
+        await store.audit("tester", "test.plain", {})
+        assert await logged(store) == ["test.plain"]
+        assert not target.exists()  # nothing created or opened through the link
+    finally:
+        await store.close()

@@ -457,8 +457,6 @@ class AwsSandbox:
 
     async def rehearse(self, call: Any) -> Rehearsal:
         """The rehearsal, leased exclusively: one thread hop for all of it (``rehearse_now``)."""
-        if self.clients is None:
-            raise SandboxError("the sandbox is not running")
         async with self._lock:
             return await anyio.to_thread.run_sync(self.rehearse_now, call)
 
@@ -466,7 +464,7 @@ class AwsSandbox:
         """Reset, seed, run the call, settle, read the after-state and reset again, in the calling
         thread. The caller holds the sandbox exclusively (``rehearse``'s lock, or a pool worker's
         one call at a time). One step, not six hops between the event loop and a thread: each
-        hop costs the loop ~0.1 ms of CPU, a tenth of a small plan's rehearsal."""
+        hop cost the loop ~75 µs of CPU, ~0.45 ms of a single-object rehearsal's ~6."""
         assert call.execute is not None and call.snapshot is not None
         if self.clients is None:
             raise SandboxError("the sandbox is not running")

@@ -43,7 +43,7 @@ from .errors import (
 )
 from .plans import Plan, Status
 from .readcache import ReadCache
-from .store import ChainPlan, ChainView, Store
+from .store import LEASE_EVENTS, ChainPlan, ChainView, Store
 
 log = logging.getLogger("interlock.engine")
 
@@ -884,14 +884,16 @@ class Engine:
             except InterlockError as exc:  # the apply goes on; a missed renewal only risks recovery early
                 log.warning("could not renew the lease on plan %s: %s", plan.id, exc.message)
 
-    async def _lease_until(self, plan: Plan) -> float:
-        until = plan.updated_at + self.config.store.apply_lease_seconds
+    async def _lease_until(self, plan: Plan) -> tuple[float, int]:
+        """When the plan's applying lease runs out, and the audit id of the event that set it
+        (0: none did)."""
+        until, seen = plan.updated_at + self.config.store.apply_lease_seconds, 0
         for event in await self.store.audit_events(plan_id=plan.id):
-            if event["event"] in ("plan.applying", "plan.lease"):
+            if event["event"] in LEASE_EVENTS:
                 value = event["data"].get("lease_until")
                 if isinstance(value, int | float):
-                    until = float(value)
-        return until
+                    until, seen = float(value), int(event["id"])
+        return until, seen
 
     async def recover_stalled_applies(self, actor: str = "interlock", only: int | None = None) -> list[Plan]:
         """Settle every plan left `applying` past its lease (see above); the plans settled."""
@@ -901,12 +903,18 @@ class Engine:
                 continue
             if (await self.store.chain_plan(plan.id)).status is not Status.APPLYING:
                 continue  # only the row says so (edited behind interlock's back): verification names it
-            if time.time() < await self._lease_until(plan):
+            until, seen = await self._lease_until(plan)
+            if time.time() < until:
                 continue  # someone is applying it now
-            settled.append(await self._recover(plan, actor))
+            recovered = await self._recover(plan, actor, seen)
+            if recovered is not None:
+                settled.append(recovered)
         return settled
 
-    async def _recover(self, plan: Plan, actor: str) -> Plan:
+    async def _recover(self, plan: Plan, actor: str, seen: int) -> Plan | None:
+        """Settle one stalled plan; None when its applier renewed the lease meanwhile (it is alive,
+        only slow): every settling transition is made only if no lease event came after `seen`,
+        checked in the transition's own transaction, so a live apply is never settled under it."""
         why = "the process applying it stopped before it finished (its lease ran out)"
         spec = self.spec_for(plan.tool)
         try:
@@ -918,9 +926,17 @@ class Engine:
                 "error": f"{why}; production could not be read again here (tool or target unknown)",
                 "recovered": True,
             }
-            await self.store.transition(
-                plan.id, [Status.APPLYING], Status.FAILED, actor, "plan.failed", outcome, outcome=outcome
-            )
+            if not await self.store.transition(
+                plan.id,
+                [Status.APPLYING],
+                Status.FAILED,
+                actor,
+                "plan.failed",
+                outcome,
+                outcome=outcome,
+                lease_seen=seen,
+            ):
+                return None
             return await self.store.get_plan(plan.id)
         client = self.client_for(spec, name, target)
         fp = Footprint.from_dict(plan.footprint)
@@ -936,7 +952,7 @@ class Engine:
                 {(c.action.value, c.kind or "") for c in plan.changes if c.action is not Action.NOOP}
             )
             done = {"verified": True, "recovered": why, "output": {}}
-            await self.store.transition(
+            moved = await self.store.transition(
                 plan.id,
                 [Status.APPLYING],
                 Status.APPLIED,
@@ -944,13 +960,21 @@ class Engine:
                 "plan.applied",
                 {"verified": True, "recovered": True, "tool": plan.tool, "actions": actions},
                 outcome=done,
+                lease_seen=seen,
             )
         else:
             failure = {"error": why, "recovered": True, **partial}
-            await self.store.transition(
-                plan.id, [Status.APPLYING], Status.FAILED, actor, "plan.failed", failure, outcome=failure
+            moved = await self.store.transition(
+                plan.id,
+                [Status.APPLYING],
+                Status.FAILED,
+                actor,
+                "plan.failed",
+                failure,
+                outcome=failure,
+                lease_seen=seen,
             )
-        return await self.store.get_plan(plan.id)
+        return await self.store.get_plan(plan.id) if moved else None
 
     async def _partial_outcome(
         self,

@@ -47,6 +47,8 @@ from .sqlite import MIGRATIONS
 
 # Events whose ``data["to"]`` moves a plan's status; ``plan.created`` makes it pending.
 FREEZE_EVENTS = ("freeze", "thaw")
+# The events that set an applying plan's lease (``data.lease_until``): its start and each renewal.
+LEASE_EVENTS = ("plan.applying", "plan.lease")
 # Events that count only when the service sealed them (hardened mode).
 AUTHENTICATED_EVENTS = ("plan.approve", "plan.reject", *FREEZE_EVENTS)
 
@@ -792,10 +794,24 @@ class Store:
         event: str,
         data: dict[str, Any] | None = None,
         outcome: dict[str, Any] | None = None,
+        lease_seen: int | None = None,
     ) -> bool:
-        """Compare-and-set the status, with its audit event, in one transaction."""
+        """Compare-and-set the status, with its audit event, in one transaction.
+
+        ``lease_seen`` (settling a stalled apply): move only if the plan's last lease event
+        (``plan.applying`` or ``plan.lease``) is still the one with that audit id — an applier that
+        renewed meanwhile is alive, and its plan is not settled under it."""
         froms = [s.value for s in from_statuses]
         async with self.transaction() as db:
+            if lease_seen is not None:
+                marks = ", ".join("?" * len(LEASE_EVENTS))
+                cur = await _q(
+                    db,
+                    f"SELECT COALESCE(MAX(id), 0) AS last FROM audit WHERE plan_id = ? AND event IN ({marks})",
+                    (plan_id, *LEASE_EVENTS),
+                )
+                if int((await _one(cur))["last"]) != lease_seen:
+                    return False
             if to_status is Status.APPLYING:
                 # A plan applies at most once, whatever its row says later: the chain remembers.
                 cur = await _q(

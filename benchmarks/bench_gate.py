@@ -75,7 +75,7 @@ async def session(argv: list[str], env: dict[str, str], errlog: Any) -> AsyncIte
 
 
 def interlock_argv(cfg: Path) -> list[str]:
-    return ["-m", "interlock.server.cli", "serve", "--config", str(cfg)]
+    return ["-m", "interlock", "serve", "--config", str(cfg)]
 
 
 def minimal_argv() -> list[str]:

@@ -123,7 +123,7 @@ def find_serve_pid() -> int | None:
             cmd = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"interlock.server.cli" in cmd and b"serve" in cmd:
+        if b"interlock" in cmd and b"serve" in cmd:
             return int(entry.name)
     return None
 
@@ -302,7 +302,7 @@ async def run_mcp(
 ) -> None:
     params = StdioServerParameters(
         command=sys.executable,
-        args=["-m", "interlock.server.cli", "serve", "--config", str(cfg)],
+        args=["-m", "interlock", "serve", "--config", str(cfg)],
         env=serve_env(tmp),
         cwd=str(REPO),
     )

@@ -73,7 +73,7 @@ def _env(tmp: Path) -> dict[str, str]:
 def start_replica(cfg: Path, env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], int]:
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "interlock.server.cli", "serve", "--config", str(cfg), "--transport", "http",
+        [sys.executable, "-m", "interlock", "serve", "--config", str(cfg), "--transport", "http",
          "--port", str(port)],
         env=env, cwd=str(REPO), stdout=log.open("wb"), stderr=subprocess.STDOUT,
     )  # fmt: skip
@@ -99,7 +99,7 @@ def stdio_clients(cfg: Path, n_agents: int, logs: Path) -> list[Callable[[], Any
     from benchmarks.bench_plans import serve_env
 
     senv = serve_env(logs)  # the XDG_DATA_HOME (logs/xdg) and PYTHONPATH the replicas get too
-    argv = ["-m", "interlock.server.cli", "serve", "--config", str(cfg)]
+    argv = ["-m", "interlock", "serve", "--config", str(cfg)]
 
     def one(n: int) -> Any:
         params = StdioServerParameters(command=sys.executable, args=argv, env=senv, cwd=str(REPO))

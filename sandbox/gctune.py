@@ -11,13 +11,25 @@ first, and frozen objects are still freed by reference counting when the last re
 
 Only a process that is a server does this (``enable``: ``interlock serve`` and a sandbox pool's
 workers); a library user, the test suite among them, keeps Python's default behaviour.
+
+Start-up itself (``paused``) is the same story told earlier: importing the CLI, the MCP SDK and
+the toolsets, then building a tool model per exposed tool, allocates those long-lived objects by
+the hundred thousand, and the collector walks the growing heap again and again while nothing in it
+is garbage yet — about 100 ms of a ~1 s cold start, and as much again in the first requests after
+it. So a command starts with the collector paused; at the end of its start-up what it made is
+frozen without a walk, and the first ``settle`` unfreezes it to collect it with the rest, so
+start-up's own garbage (a few thousand objects) is freed there too. A command that never settles
+(a one-shot CLI command) keeps that garbage until it exits.
 """
 
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 _enabled = False
+_startup_frozen = False  # ``paused`` froze start-up's objects uncollected; the next ``settle`` collects them
 
 
 def enable() -> None:
@@ -29,8 +41,29 @@ def enable() -> None:
 def settle() -> bool:
     """After start-up work (a sandbox started): collect, then freeze the survivors. False when the
     process is not a server (nothing done)."""
+    global _startup_frozen
     if not _enabled:
         return False
+    if _startup_frozen:
+        gc.unfreeze()
+        _startup_frozen = False
     gc.collect()
     gc.freeze()
     return True
+
+
+@contextmanager
+def paused() -> Iterator[None]:
+    """No cyclic collection while the block runs (start-up: imports and tool models). After it,
+    what the block made is frozen, unwalked, until the next ``settle`` collects it; the collector's
+    own setting comes back, even when the block raises."""
+    global _startup_frozen
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        _startup_frozen = True
+        if was:
+            gc.enable()

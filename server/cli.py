@@ -98,14 +98,15 @@ def remote(args: argparse.Namespace, fn_name: str) -> int | None:
 def cmd_serve(args: argparse.Namespace) -> int:
     from interlock.sandbox import gctune
 
-    from .app import build_server
-    from .engine import automatic_sandboxes
-
     cfg = load_config(args.config)
     gctune.enable()  # a long-running server: see sandbox/gctune.py
-    server = build_server(
-        cfg, log_level=args.log_level.upper(), sandboxes=automatic_sandboxes(args.transport)
-    )
+    with gctune.paused():  # start-up: the MCP SDK's import and a tool model per exposed tool
+        from .app import build_server
+        from .engine import automatic_sandboxes
+
+        server = build_server(
+            cfg, log_level=args.log_level.upper(), sandboxes=automatic_sandboxes(args.transport)
+        )
     if args.transport == "stdio":
         anyio.run(server.run_stdio_async)
     else:

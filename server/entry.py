@@ -14,7 +14,10 @@ def main() -> int:
         return fast_main(argv[1:])
     if argv[:1] == ["bridge"] and not {"-h", "--help"} & set(argv):
         return bridge_main(argv[1:])
-    from .cli import main as cli_main
+    from interlock.sandbox import gctune
+
+    with gctune.paused():  # importing the CLI: see sandbox/gctune.py
+        from .cli import main as cli_main
 
     return cli_main(argv)
 

@@ -58,6 +58,7 @@ A command that outlives its time limit is not an exception here: ``ExecResult.ti
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import posixpath
 import secrets
@@ -73,6 +74,8 @@ from typing import Any
 
 from .base import Call, Rehearsal, SandboxError
 from .lazy import docker, requests
+
+log = logging.getLogger("interlock.sandbox.docker")
 
 REHEARSAL_LABEL = "interlock.rehearsal"
 OWNER_LABEL = "interlock.owner"
@@ -99,6 +102,7 @@ class CloneSettings:
     mount_copy_max_bytes: int = 64 * 1024 * 1024  # per rehearsal, over every mount
     max_entries: int = 25_000  # paths a tree walk may return
     settle_seconds: float = 1.0  # after a start, wait this long for a crash before reading the status
+    remover: Remover | None = field(default=None, compare=False)  # None: a clone is removed in place
 
 
 # ---------------------------------------------------------------- labels and leftovers
@@ -545,7 +549,8 @@ def container_changes(client: Any, container: str) -> dict[str, str]:
     Beware: for a container Docker compares its layer to the image file by file (mode, owner,
     size, and mtime to the second when the image side has no nanoseconds, as files extracted
     from a tar do). A file rewritten with the same size in the same second as the image's copy
-    was last written is *not* reported. ``same_second_suspects`` covers that gap for clones.
+    was last written is *not* reported. ``written_since`` and ``same_second_suspects`` cover that
+    gap for clones.
     """
     return {c["Path"]: KINDS.get(c["Kind"], "modified") for c in client.api.diff(container) or []}
 
@@ -565,6 +570,27 @@ def mtime_second(stat: dict[str, Any]) -> int | None:
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=datetime.UTC)
     return int(dt.timestamp())
+
+
+def written_since(client: Any, container: str, second: int, workers: int = 4) -> set[str]:
+    """Files (not directories) of ``container``'s own layer whose mtime is in ``second`` or later:
+    those a clone committed from it in ``second`` may hold with an mtime ``docker diff`` cannot
+    tell from a rewrite in that second. Read-only; one ``docker diff`` and a stat per layer path
+    (Docker answers a container's stats one at a time)."""
+    paths = [p for p, kind in container_changes(client, container).items() if kind != "deleted"]
+    if not paths:
+        return set()
+
+    def recent(p: str) -> bool:
+        st = stat_path(client, container, p, exists=True)
+        if st is None or _go_mode(int(st.get("mode", 0)))[0] == "dir":
+            return False
+        sec = mtime_second(st)
+        return sec is None or sec >= second
+
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(paths)))) as pool:
+        flags = list(pool.map(recent, paths))
+    return {p for p, hit in zip(paths, flags, strict=True) if hit}
 
 
 def same_second_suspects(
@@ -1251,7 +1277,8 @@ def clone(
         yield cl
     finally:
         t0 = time.perf_counter()
-        remove_clone(client, cl.id or cl.name, cl.image_id)
+        if settings.remover is None or not settings.remover.submit(client, cl.id or cl.name, cl.image_id):
+            remove_clone(client, cl.id or cl.name, cl.image_id)
         cl._time("cleanup_ms", t0)
 
 
@@ -1334,6 +1361,63 @@ def remove_clone(client: Any, container: str, image_id: str | None) -> None:
             client.api.remove_image(image_id, force=True, noprune=False)
 
 
+class Remover:
+    """Removes finished clones and their committed images off the plan's path.
+
+    A rehearsal has read everything it needs from its clone before the clone is removed, so the
+    daemon's removal (~50 ms) need not delay the plan: it runs on one background thread while
+    the plan is stored and answered. At most ``backlog`` removals wait; past that the caller
+    removes its own clone, so a burst of plans cannot pile clones up on the host. ``drain``
+    waits for every removal (``DockerSandbox.stop``). Until removed, a clone is what it was
+    during the rehearsal (no network, labelled, hidden from the read tools); a process killed
+    meanwhile leaves clones labelled with its pid, which the next start removes."""
+
+    def __init__(self, backlog: int = 4) -> None:
+        self.backlog = backlog
+        self._cond = threading.Condition()
+        self._queue: list[tuple[Any, str, str | None]] = []
+        self._busy = False
+        self._worker: threading.Thread | None = None
+
+    def submit(self, client: Any, container: str, image_id: str | None) -> bool:
+        """Queue a removal; False (nothing queued) when the backlog is full."""
+        with self._cond:
+            if len(self._queue) + self._busy >= self.backlog:
+                return False
+            self._queue.append((client, container, image_id))
+            if self._worker is None:
+                self._worker = threading.Thread(target=self._run, name="interlock-clone-remover", daemon=True)
+                self._worker.start()
+        return True
+
+    def pending(self) -> int:
+        with self._cond:
+            return len(self._queue) + self._busy
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                if not self._queue:
+                    self._worker = None
+                    self._cond.notify_all()
+                    return
+                client, container, image_id = self._queue.pop(0)
+                self._busy = True
+            try:
+                remove_clone(client, container, image_id)
+            except Exception as exc:  # the next start removes it (cleanup_leftovers)
+                log.warning("could not remove rehearsal clone %s: %s", container, exc)
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()
+
+    def drain(self, timeout: float = 120.0) -> bool:
+        """Wait until every queued removal is done; False if ``timeout`` passed first."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._worker is None and not self._queue, timeout)
+
+
 # ---------------------------------------------------------------- the sandbox interface
 
 CLIENT_TIMEOUT = 120
@@ -1355,11 +1439,15 @@ class DockerSandbox:
 
     kind = "docker"
 
+    def __init__(self) -> None:
+        self.remover = Remover()
+
     def start(self) -> None:
         return None
 
     def stop(self) -> None:
-        return None
+        if not self.remover.drain():
+            log.warning("rehearsal clones are still being removed; the next start removes what is left")
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -1373,7 +1461,7 @@ class DockerSandbox:
 
         if call.clone is None or call.production is None:
             raise SandboxError(f"{call.tool} has no rehearsal on a docker clone")
-        settings = CloneSettings(command_timeout=call.command_timeout)
+        settings = CloneSettings(command_timeout=call.command_timeout, remover=self.remover)
         try:
             return await anyio.to_thread.run_sync(
                 call.clone, call.production, call.args, call.baseline, settings, call.limits

@@ -185,9 +185,9 @@ async def open_engine(
                 yield engine
             finally:
                 with anyio.CancelScope(shield=True):
+                    await engine.stop_sandboxes()  # first: the docker sandbox's clone removals finish
                     if docker:
                         await _docker_cleanup(engine, own=True)
-                    await engine.stop_sandboxes()
         finally:
             await store.close()
     finally:

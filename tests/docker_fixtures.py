@@ -45,6 +45,8 @@ __all__ = [
     "inventory",
     "open_docker_engine",
     "prod",
+    "rehearsal_leftovers",
+    "settled_leftovers",
     "wait_until",
 ]
 
@@ -275,6 +277,15 @@ def rehearsal_leftovers(client: Any) -> list[str]:
     return found
 
 
+def settled_leftovers(client: Any, timeout: float = 15.0) -> list[str]:
+    """``rehearsal_leftovers`` once the engine's background clone removals have had ``timeout``
+    seconds to finish (a plan returns before its clone is gone; see sandbox.docker.Remover)."""
+    deadline = time.monotonic() + timeout
+    while (found := rehearsal_leftovers(client)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return found
+
+
 @pytest.fixture
 def prod(docker_client: Any) -> Iterator[Production]:
     """Production containers for one test; asserts afterwards that the host is as it was found."""
@@ -282,7 +293,7 @@ def prod(docker_client: Any) -> Iterator[Production]:
     p = Production(docker_client)
     try:
         yield p
-        leftovers = rehearsal_leftovers(docker_client)
+        leftovers = settled_leftovers(docker_client)
         assert not leftovers, f"rehearsals left these behind: {leftovers}"
     finally:
         p.remove_all()

@@ -26,7 +26,15 @@ from interlock.server.pipeline import Engine
 from interlock.server.plans import Status
 from interlock.tools import containers as ct
 from tests.docker_fixtures import *  # noqa: F403
-from tests.docker_fixtures import IMAGE, SESSION, TEST_LABEL, Production, approve
+from tests.docker_fixtures import (
+    IMAGE,
+    SESSION,
+    TEST_LABEL,
+    Production,
+    approve,
+    open_docker_engine,
+    rehearsal_leftovers,
+)
 
 pytestmark = pytest.mark.docker
 SPECS = {s.name: s for s in ct.SPECS}
@@ -143,6 +151,24 @@ async def test_a_modified_text_file_shows_a_unified_diff_with_exit_code_and_outp
     assert prod.files(web_sed, "/etc/app.conf") == {"/etc/app.conf": b"mode=new\nport=80\n"}
 
 
+async def test_a_same_size_rewrite_in_the_second_production_wrote_the_file_is_still_planned(
+    docker_engine: Engine, prod: Production
+) -> None:
+    # docker diff compares a clone's file to its committed image's copy by size and mtime to the
+    # second; a same-size rewrite in the second production last wrote the file is not reported.
+    # Production writes each file just after a second starts and the plan follows at once, so the
+    # rehearsal's command runs in that same second.
+    web_sec = prod.container("web-second", DATA)
+    for i in range(3):
+        path = f"/data/second-{i}.txt"
+        time.sleep(1.02 - time.time() % 1)
+        prod.sh(web_sec, f"echo aaaa > {path}")
+        p = await plan(docker_engine, "exec_in_container", name=web_sec, command=f"echo bbbb > {path}")
+        change = by_address(p).get(addr(web_sec, path))
+        assert change is not None and change.action is Action.UPDATE, (i, p.changes)
+        assert change.after is not None and change.after["size"] == 5
+
+
 async def test_a_failing_command_still_plans_its_partial_changes_and_says_it_failed(
     docker_engine: Engine, prod: Production
 ) -> None:
@@ -151,6 +177,19 @@ async def test_a_failing_command_still_plans_its_partial_changes_and_says_it_fai
     assert p.rehearsal["output"]["exit_code"] == 3
     assert "command-failed" in p.risk
     assert [c.address for c in p.changes] == [addr(web_fail, "/data/a.txt")]
+
+
+async def test_clones_are_removed_after_the_plan_returns_and_all_gone_once_the_engine_closes(
+    docker_client: Any, prod: Production, tmp_path: Any
+) -> None:
+    web_rm2 = prod.container("web-rm2", DATA)
+    async with open_docker_engine(tmp_path) as engine:
+        plans = [
+            await plan(engine, "exec_in_container", name=web_rm2, command=f"echo {i} >> /data/a.txt")
+            for i in range(6)  # more than the removal backlog: the later ones remove their own
+        ]
+        assert all(len(p.changes) == 1 for p in plans)
+    assert rehearsal_leftovers(docker_client) == [], "closing the engine waits for every removal"
 
 
 async def test_a_command_that_does_not_finish_in_time_makes_no_plan_and_leaves_nothing_behind(

@@ -33,7 +33,7 @@ from tests.docker_fixtures import (
     Production,
     approve,
     inventory,
-    rehearsal_leftovers,
+    settled_leftovers,
 )
 
 pytestmark = pytest.mark.docker
@@ -65,7 +65,7 @@ def prod(docker_client: Any) -> Iterator[Production]:
     p = Production(docker_client)
     try:
         yield p
-        leftovers = rehearsal_leftovers(docker_client)
+        leftovers = settled_leftovers(docker_client)
         assert not leftovers, f"rehearsals or restores left these behind: {leftovers}"
     finally:
         p.remove_all()

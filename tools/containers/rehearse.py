@@ -28,6 +28,7 @@ from interlock.sandbox.docker import (
     spec_from_container,
     stat_path,
     walk_tree,
+    written_since,
 )
 from interlock.sandbox.lazy import docker
 
@@ -146,6 +147,14 @@ def _fs_rehearsal(
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="interlock-baseline") as baseline_reader,
         clone(client, spec, settings=ctx.settings, commit_from=str(attrs["Id"]), source_name=name) as cl,
     ):
+        # docker diff misses a same-size rewrite in the second the committed copy was written (see
+        # container_changes). While the clone starts, production's layer names the files written
+        # in the commit's second or later (a superset of the copies the commit holds from that
+        # second); only those are checked in the clone once the call has run.
+        prod_id = str(attrs["Id"])
+        recent = None
+        if cl.committed_at is not None and int(time.time()) <= int(cl.committed_at):
+            recent = baseline_reader.submit(written_since, client, prod_id, int(cl.committed_at))
         if start:
             cl.start()
             status = cl.status()
@@ -177,15 +186,11 @@ def _fs_rehearsal(
         touched |= {p for p in cl.pre_changes if p not in changes and not cl.under_mount(p)}
         mount_touched, _ = cl.mount_changes()
         touched |= mount_touched
-        # docker diff misses a same-size rewrite in the same second as the committed copy was
-        # written: when the call ran in the commit's second, check the files the commit holds.
-        if cl.committed_at is not None and int(t_act) <= int(cl.committed_at):
+        # When the call ran in the commit's second, a file the commit holds from that second may
+        # have been rewritten unseen: it is touched when its mtime in the clone is that second.
+        if recent is not None and cl.committed_at is not None and int(t_act) <= int(cl.committed_at):
             seconds = set(range(int(t_act), int(min(t_done, cl.committed_at)) + 1))
-            candidates = [
-                p
-                for p, kind in container_changes(client, str(attrs["Id"])).items()
-                if kind != "deleted" and p not in touched and not cl.under_mount(p)
-            ]
+            candidates = sorted(p for p in recent.result() if p not in touched and not cl.under_mount(p))
             touched |= same_second_suspects(client, cl.id, candidates, seconds, limits.workers)
         # Parent directories too: their modification time makes an apply stale when an entry
         # appears in (or vanishes from) them in production after the plan.
@@ -197,7 +202,6 @@ def _fs_rehearsal(
         # A deleted directory shows once in docker diff: list everything it held, from production.
         t0 = time.perf_counter()
         deleted = sorted(p for p in touched if changes.get(p) == "deleted")
-        prod_id = str(attrs["Id"])
         with ThreadPoolExecutor(max_workers=max(1, min(limits.workers, len(deleted) or 1))) as pool:
             kinds = list(pool.map(lambda p: stat_path(client, prod_id, p, exists=True), deleted))
         for p, st in zip(deleted, kinds, strict=True):

@@ -572,21 +572,31 @@ def mtime_second(stat: dict[str, Any]) -> int | None:
     return int(dt.timestamp())
 
 
-def written_since(client: Any, container: str, second: int, workers: int = 4) -> set[str]:
+def _file_second(client: Any, container: str, path: str) -> tuple[bool, int | None]:
+    """(is a file, its mtime's whole second): False for a directory or a missing path."""
+    st = stat_path(client, container, path, exists=True)
+    if st is None or _go_mode(int(st.get("mode", 0)))[0] == "dir":
+        return False, None
+    return True, mtime_second(st)
+
+
+def written_since(
+    client: Any, container: str, second: int, workers: int = 4, stop: threading.Event | None = None
+) -> set[str]:
     """Files (not directories) of ``container``'s own layer whose mtime is in ``second`` or later:
     those a clone committed from it in ``second`` may hold with an mtime ``docker diff`` cannot
     tell from a rewrite in that second. Read-only; one ``docker diff`` and a stat per layer path
-    (Docker answers a container's stats one at a time)."""
+    (Docker answers a container's stats one at a time). Once ``stop`` is set the rest are skipped
+    (the answer is then no longer wanted)."""
     paths = [p for p, kind in container_changes(client, container).items() if kind != "deleted"]
     if not paths:
         return set()
 
     def recent(p: str) -> bool:
-        st = stat_path(client, container, p, exists=True)
-        if st is None or _go_mode(int(st.get("mode", 0)))[0] == "dir":
+        if stop is not None and stop.is_set():
             return False
-        sec = mtime_second(st)
-        return sec is None or sec >= second
+        is_file, sec = _file_second(client, container, p)
+        return is_file and (sec is None or sec >= second)
 
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(paths)))) as pool:
         flags = list(pool.map(recent, paths))
@@ -602,10 +612,8 @@ def same_second_suspects(
         return set()
 
     def check(p: str) -> bool:
-        st = stat_path(client, clone_id, p, exists=True)
-        if st is None or _go_mode(int(st.get("mode", 0)))[0] == "dir":
-            return False
-        return mtime_second(st) in seconds
+        is_file, sec = _file_second(client, clone_id, p)
+        return is_file and sec in seconds
 
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(candidates)))) as pool:
         flags = list(pool.map(check, candidates))

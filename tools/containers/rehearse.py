@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -153,8 +154,11 @@ def _fs_rehearsal(
         # second); only those are checked in the clone once the call has run.
         prod_id = str(attrs["Id"])
         recent = None
+        not_needed = threading.Event()  # set when the call ran past the commit's second
         if cl.committed_at is not None and int(time.time()) <= int(cl.committed_at):
-            recent = baseline_reader.submit(written_since, client, prod_id, int(cl.committed_at))
+            recent = baseline_reader.submit(
+                written_since, client, prod_id, int(cl.committed_at), stop=not_needed
+            )
         if start:
             cl.start()
             status = cl.status()
@@ -169,6 +173,8 @@ def _fs_rehearsal(
         before_noise = cl.read(noise, limits.workers)
         clone_status_before = cl.status()
         t_act = time.time()
+        if cl.committed_at is None or int(t_act) > int(cl.committed_at):
+            not_needed.set()
         output = act(cl)
         t_done = time.time()
         changes = cl.changes()
@@ -188,7 +194,9 @@ def _fs_rehearsal(
         touched |= mount_touched
         # When the call ran in the commit's second, a file the commit holds from that second may
         # have been rewritten unseen: it is touched when its mtime in the clone is that second.
-        if recent is not None and cl.committed_at is not None and int(t_act) <= int(cl.committed_at):
+        if recent is None or cl.committed_at is None or int(t_act) > int(cl.committed_at):
+            not_needed.set()  # the baseline read below is not kept waiting behind it
+        else:
             seconds = set(range(int(t_act), int(min(t_done, cl.committed_at)) + 1))
             candidates = sorted(p for p in recent.result() if p not in touched and not cl.under_mount(p))
             touched |= same_second_suspects(client, cl.id, candidates, seconds, limits.workers)

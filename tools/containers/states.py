@@ -144,8 +144,12 @@ def _snapshot(client: Any, fp: Footprint, limits: Limits, ref: dict[str, str] | 
             "narrow the command so it touches fewer files, or split it",
         )
 
-    def lookup(name: str) -> dict[str, Any] | None:
-        return _inspect(client, ref[name]) if name in ref else _inspect_named(client, name)
+    seen: dict[str, dict[str, Any] | None] = {}
+
+    def lookup(name: str) -> dict[str, Any] | None:  # once per container and snapshot
+        if name not in seen:
+            seen[name] = _inspect(client, ref[name]) if name in ref else _inspect_named(client, name)
+        return seen[name]
 
     for name in containers:
         attrs = lookup(name)

@@ -286,11 +286,17 @@ def open_archive(client: Any, container: str, path: str) -> requests.Response | 
     return res  # type: ignore[no-any-return]
 
 
-def _stat_header(res: requests.Response) -> dict[str, Any]:
+STAT_HEADER = "X-Docker-Container-Path-Stat"
+
+
+def _decode_stat(raw: str | None) -> dict[str, Any]:
     from docker.utils import decode_json_header
 
-    raw = res.headers.get("X-Docker-Container-Path-Stat")
     return dict(decode_json_header(raw)) if raw else {}
+
+
+def _stat_header(res: requests.Response) -> dict[str, Any]:
+    return _decode_stat(res.headers.get(STAT_HEADER))
 
 
 def _hash_member(tf: tarfile.TarFile, m: tarfile.TarInfo, keep: int) -> tuple[str, bytes]:
@@ -425,7 +431,7 @@ def _lean_stat(client: Any, container: str, path: str) -> tuple[int, str | None]
         return None
     url = urlsplit(_archive_url(client, container))
     try:
-        return heads.head(f"{url.path}?{urlencode({'path': path})}", "X-Docker-Container-Path-Stat")
+        return heads.head(f"{url.path}?{urlencode({'path': path})}", STAT_HEADER)
     except (OSError, http.client.HTTPException) as exc:
         log.debug(
             "stat of %s in %s on a kept-alive connection failed (%s); through docker-py", path, container, exc
@@ -440,21 +446,18 @@ def stat_path(client: Any, container: str, path: str, exists: bool = False) -> d
     lean = _lean_stat(client, container, path)
     if lean is not None and lean[0] in (200, 404):
         status, raw = lean
-        if status == 404:
-            if not exists and _container_missing(client, container):
-                raise docker.errors.NotFound(f"no such container: {container}")
-            return None
-        from docker.utils import decode_json_header
-
-        return dict(decode_json_header(raw)) if raw else {}
-    # Other transports, a failed lean request, or an error status (docker-py raises it as usual).
-    res = client.api.head(_archive_url(client, container), params={"path": path}, timeout=client.api.timeout)
-    if res.status_code == 404:
+    else:  # other transports, a failed lean request, or an error status (raised as docker-py does)
+        res = client.api.head(
+            _archive_url(client, container), params={"path": path}, timeout=client.api.timeout
+        )
+        if res.status_code != 404:
+            client.api._raise_for_status(res)
+        status, raw = res.status_code, res.headers.get(STAT_HEADER)
+    if status == 404:
         if not exists and _container_missing(client, container):
             raise docker.errors.NotFound(f"no such container: {container}")
         return None
-    client.api._raise_for_status(res)
-    return _stat_header(res)
+    return _decode_stat(raw)
 
 
 def _container_missing(client: Any, container: str) -> bool:

@@ -39,7 +39,9 @@ def box(prod: Production) -> str:
     return name
 
 
-def test_the_lean_stat_answers_what_docker_py_answers(docker_client: Any, box: str) -> None:
+def test_the_lean_stat_answers_what_docker_py_answers(
+    docker_client: Any, box: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     paths = [
         "/data/a.txt",
         "/data/sub",
@@ -52,8 +54,16 @@ def test_the_lean_stat_answers_what_docker_py_answers(docker_client: Any, box: s
         "/",
     ]
     assert sd._heads_for(docker_client) is not None, "the test daemon is on a unix socket"
+    expected = {p: _docker_py_stat(docker_client, box, p) for p in paths}
+    assert expected["/data/a.txt"] is not None and expected["/data/missing"] is None
+    through_docker_py: list[str] = []
+    plain_head = docker_client.api.head
+    monkeypatch.setattr(
+        docker_client.api, "head", lambda *a, **k: through_docker_py.append(a[0]) or plain_head(*a, **k)
+    )
     for p in paths:
-        assert sd.stat_path(docker_client, box, p, exists=True) == _docker_py_stat(docker_client, box, p), p
+        assert sd.stat_path(docker_client, box, p, exists=True) == expected[p], p
+    assert through_docker_py == [], "every stat went on a kept-alive connection"
     assert sd.stat_path(docker_client, box, "/data/sp ace&?=.txt")["size"] == 1  # type: ignore[index]
     assert sd.stat_path(docker_client, box, "/data/missing") is None
 

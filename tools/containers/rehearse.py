@@ -194,9 +194,7 @@ def _fs_rehearsal(
         touched |= mount_touched
         # When the call ran in the commit's second, a file the commit holds from that second may
         # have been rewritten unseen: it is touched when its mtime in the clone is that second.
-        if recent is None or cl.committed_at is None or int(t_act) > int(cl.committed_at):
-            not_needed.set()  # the baseline read below is not kept waiting behind it
-        else:
+        if recent is not None and cl.committed_at is not None and not not_needed.is_set():
             seconds = set(range(int(t_act), int(min(t_done, cl.committed_at)) + 1))
             candidates = sorted(p for p in recent.result() if p not in touched and not cl.under_mount(p))
             touched |= same_second_suspects(client, cl.id, candidates, seconds, limits.workers)

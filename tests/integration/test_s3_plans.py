@@ -249,6 +249,32 @@ async def test_apply_refuses_when_production_changed_and_names_what_changed(
     assert len(production.objects("logs")) == 13, "a stale plan must apply nothing"
 
 
+@pytest.mark.parametrize("tool", ["put_s3_object", "delete_s3_objects"])
+async def test_apply_refuses_when_only_the_objects_tags_changed(
+    engine: Engine, production: Production, tool: str
+) -> None:
+    # A call naming a few keys reads each one's tags beside its content: a tag change alone,
+    # after planning, still makes the plan stale and nothing is written.
+    seed(production)
+    args = (
+        {"bucket": "site", "key": "index.html", "body": "<h1>new</h1>\n"}
+        if tool == "put_s3_object"
+        else {"bucket": "site", "keys": ["index.html"]}
+    )
+    plan = await make_plan(engine, tool, args)
+    await approve(engine, plan)
+    production.s3.put_object_tagging(
+        Bucket="site", Key="index.html", Tagging={"TagSet": [{"Key": "retain", "Value": "legal"}]}
+    )
+    before = world(production)
+
+    with pytest.raises(PlanStale, match=r"index\.html"):
+        await engine.apply(plan.id, "alice")
+
+    assert (await engine.store.get_plan(plan.id)).status is Status.STALE
+    assert world(production) == before, "a stale plan must apply nothing"
+
+
 async def test_apply_refuses_when_an_object_appeared_under_the_prefix(
     engine: Engine, production: Production
 ) -> None:

@@ -15,6 +15,9 @@ same client against the same emulator.
   holds 50,000 others (5,000) / a raw paginated listing of that prefix (boto3, same emulator).
 - B4: ``apply_plan`` of an approved single-object plan / raw head + put + head against production.
   The approval is recorded in the store as ``interlock approve`` would (the benchmark is its own approver).
+  Also measured with production 20 ms of round trip away (``benchmarks/latency.py``, a second
+  target ``far``): there a request costs its round trip, as on AWS, rather than the emulator's CPU,
+  so that figure shows how many round trips the apply waits for one after another (no goal).
 - B5: spawn to ``tools/list`` answered, interlock serve / the minimal server (fresh process each time).
 - B6: RSS of the serve process after 10,000 plans (300 with --quick), and the store's size on disk.
 """
@@ -51,10 +54,12 @@ from benchmarks.bench_plans import (  # noqa: E402
     serve_env,
     stop_process,
 )
+from benchmarks.latency import relay  # noqa: E402
 from interlock.server.playground import client as emulator_client  # noqa: E402
 from interlock.server.playground import start_moto_process  # noqa: E402
 
 BUCKET, BIG = "gate-small", "gate-big"
+FAR_RTT_MS = 20.0
 TIMEOUT = 900.0
 
 
@@ -108,14 +113,37 @@ async def approve(db: Path, plan_id: int) -> None:
         await store.close()
 
 
-async def measure(opts: argparse.Namespace, endpoint: str, tmp: Path, errlog: Any) -> dict[str, Any]:
+async def far_applies(opts: argparse.Namespace, gate: Client, db: Path, s3: Any) -> dict[str, Any]:
+    """B4 again with production ``FAR_RTT_MS`` away (the ``far`` target, through the relay)."""
+    applies, raw_rw = [], []
+    for i in range(opts.far_applies):
+        _, body = await call(gate, "put_s3_object", {**put_args(f"far/{i:04d}"), "target": "far"})
+        await approve(db, int(body["plan_id"]))
+        wall, res = await call(gate, "apply_plan", {"plan_id": int(body["plan_id"])})
+        if res.get("status") != "applied":
+            raise BenchError(f"apply of plan {body['plan_id']} ended {res.get('status')!r}: {res}")
+        applies.append(wall)
+        key = f"raw-far/{i:04d}"
+        t0 = time.perf_counter()
+        with suppress(s3.exceptions.ClientError):
+            s3.head_object(Bucket=BUCKET, Key=key)
+        s3.put_object(Bucket=BUCKET, Key=key, Body=b"hello from the benchmark\n")
+        s3.head_object(Bucket=BUCKET, Key=key)
+        raw_rw.append((time.perf_counter() - t0) * 1000)
+    return {"figure": p50(applies), "floor": p50(raw_rw), "rtt_ms": FAR_RTT_MS}
+
+
+async def measure(
+    opts: argparse.Namespace, endpoint: str, far: str, tmp: Path, errlog: Any
+) -> dict[str, Any]:
     s3 = emulator_client(endpoint)
     db = tmp / "interlock.db"
     cfg = tmp / "interlock.toml"
     cfg.write_text(
         f'[store]\npath = "{db}"\n\n[rehearsal]\nmax_objects = 25000\n\n'
         f'[targets.prod]\nkind = "aws"\nregion = "us-east-1"\nendpoint_url = "{endpoint}"\n'
-        "default = true\nproduction = false\n"
+        "default = true\nproduction = false\n\n"
+        f'[targets.far]\nkind = "aws"\nregion = "us-east-1"\nendpoint_url = "{far}"\nproduction = false\n'
     )
     env = serve_env(tmp)
     minimal_env = {**env, "BENCH_ENDPOINT": endpoint}
@@ -174,6 +202,11 @@ async def measure(opts: argparse.Namespace, endpoint: str, tmp: Path, errlog: An
             raw_rw.append((time.perf_counter() - t0) * 1000)
         out["B4"] = {"figure": p50(applies), "floor": p50(raw_rw)}
         print(f"  B4 apply: {out['B4']['figure']:.1f} ms vs {out['B4']['floor']:.1f} ms", file=sys.stderr)
+        out["B4far"] = await far_applies(opts, gate, db, emulator_client(far))
+        print(
+            f"  B4 apply {FAR_RTT_MS:.0f} ms away: {out['B4far']['figure']:.1f} ms vs {out['B4far']['floor']:.1f} ms",
+            file=sys.stderr,
+        )
 
         # B2: a prefix delete among many others, next to a raw listing of the prefix.
         t0 = time.perf_counter()
@@ -219,7 +252,7 @@ async def measure(opts: argparse.Namespace, endpoint: str, tmp: Path, errlog: An
 
         # B6: memory and store size after many plans (single-object puts, as agents make most).
         pid = find_serve_pid()
-        done = opts.calls + 3 + opts.applies + opts.repeats
+        done = opts.calls + 3 + opts.applies + opts.far_applies + opts.repeats
         for i in range(opts.plans - done):
             await call(gate, "put_s3_object", put_args(f"many/{i:05d}"))
         store = sum(p.stat().st_size for p in tmp.glob("interlock.db*"))
@@ -236,6 +269,7 @@ def table(out: dict[str, Any]) -> str:
         ["B1 put_s3_object plan, p50 ms", f"{out['B1']['figure']:.1f}", f"{out['B1']['floor']:.1f}", f"{out['B1']['figure'] / out['B1']['floor']:.1f}x"],
         [f"B2 delete {out['B2']['objects']:,} of {out['B2']['objects'] + out['B2']['others']:,}, ms", f"{out['B2']['figure']:.0f}", f"{out['B2']['floor']:.0f}", f"{out['B2']['figure'] / out['B2']['floor']:.1f}x"],
         ["B4 apply, p50 ms", f"{out['B4']['figure']:.1f}", f"{out['B4']['floor']:.1f}", f"+{out['B4']['figure'] - out['B4']['floor']:.1f} ms"],
+        [f"B4 apply {FAR_RTT_MS:.0f} ms away, p50 ms", f"{out['B4far']['figure']:.1f}", f"{out['B4far']['floor']:.1f}", f"+{out['B4far']['figure'] - out['B4far']['floor']:.1f} ms"],
         ["B5 cold start, p50 ms", f"{out['B5']['figure']:.0f}", f"{out['B5']['floor']:.0f}", f"{out['B5']['figure'] / out['B5']['floor']:.1f}x"],
         [f"B6 after {out['B6']['plans']:,} plans: RSS / store MiB", f"{out['B6']['rss_mb'] or 0:.0f} / {out['B6']['store_mb']:.1f}", "-", "-"],
     ]  # fmt: skip
@@ -250,6 +284,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     opts = p.parse_args(argv)
     q = opts.quick
     opts.calls, opts.applies, opts.starts = (15, 5, 3) if q else (50, 20, 5)
+    opts.far_applies = 3 if q else 10
     opts.others, opts.prefix, opts.repeats = (5_000, 2_000, 2) if q else (50_000, 10_000, 3)
     opts.plans = 300 if q else 10_000
     before = load_average()
@@ -257,8 +292,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     proc, endpoint = start_moto_process()
     try:
         emulator_client(endpoint).create_bucket(Bucket=BUCKET)
-        with (tmp / "serve.stderr.log").open("w") as errlog:
-            out = anyio.run(measure, opts, endpoint, tmp, errlog)
+        with relay(endpoint, FAR_RTT_MS) as far, (tmp / "serve.stderr.log").open("w") as errlog:
+            out = anyio.run(measure, opts, endpoint, far, tmp, errlog)
     except BenchError as exc:
         print(f"benchmark failed: {exc} (server log: {tmp / 'serve.stderr.log'})", file=sys.stderr)
         return 1

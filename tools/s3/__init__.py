@@ -210,13 +210,6 @@ def _optional(call: Callable[[], Any], missing: set[str], default: Any = None) -
         return default
 
 
-def _outcome(value: Any) -> Any:
-    """A ``read_outcomes`` answer: the value, or the exception it holds raised."""
-    if isinstance(value, BaseException):
-        raise value
-    return value
-
-
 def _location(client: S3Client, bucket: str) -> str:
     return client.get_bucket_location(Bucket=bucket).get("LocationConstraint") or "us-east-1"
 
@@ -342,17 +335,11 @@ def _full_state(client: S3Client, bucket: str, key: str, limits: Limits) -> tupl
     metadata and tags. Tags are always read: a server may leave TagCount out (LocalStack does in
     versioned buckets), and a state is never called verified on a field that was not read. An
     object above the read cap keeps everything but its content hash (``sha256`` None)."""
-    got = _object_get(client, bucket, key, limits)
-    return _object_state(got, lambda: _object_tags(client, bucket, key))
-
-
-def _object_get(client: S3Client, bucket: str, key: str, limits: Limits) -> tuple[State, bytes | None] | None:
-    """An object's state without its tags, and its bytes (None above the read cap); None: absent."""
     try:
         resp = client.get_object(Bucket=bucket, Key=key)
     except ClientError as exc:
         if _code(exc) in MISSING:
-            return None
+            return None, None
         raise
     size = int(resp.get("ContentLength", 0))
     body: bytes | None = None
@@ -360,6 +347,7 @@ def _object_get(client: S3Client, bucket: str, key: str, limits: Limits) -> tupl
         resp["Body"].close()
     else:
         body = resp["Body"].read()
+    tags = client.get_object_tagging(Bucket=bucket, Key=key).get("TagSet", [])
     state = {
         "key": key,
         "size": size if body is None else len(body),
@@ -367,25 +355,9 @@ def _object_get(client: S3Client, bucket: str, key: str, limits: Limits) -> tupl
         "sha256": hashlib.sha256(body).hexdigest() if body is not None else None,
         "content_type": resp.get("ContentType", ""),
         "metadata": dict(resp.get("Metadata", {})),
-        "tags": {},
+        "tags": _tag_map(tags),
         "last_modified": str(resp.get("LastModified")),
     }
-    return state, body
-
-
-def _object_tags(client: S3Client, bucket: str, key: str) -> dict[str, str]:
-    return _tag_map(client.get_object_tagging(Bucket=bucket, Key=key).get("TagSet", []))
-
-
-def _object_state(
-    got: tuple[State, bytes | None] | None, tags: Callable[[], dict[str, str]]
-) -> tuple[State | None, bytes | None]:
-    """``_object_get``'s answer with the tags ``tags`` reads (or raises) put on it; the tags
-    are not asked for when the object is absent."""
-    if got is None:
-        return None, None
-    state, body = got
-    state["tags"] = tags()
     return state, body
 
 
@@ -509,11 +481,8 @@ def snapshot(client: S3Client, fp: Footprint, limits: Limits) -> Snapshot:
         not fp_buckets and not fp_prefixes and len(fp_keys) <= min(limits.detail_limit, limits.max_objects)
     )
     if early:
-        # An object's tags are read beside its content, not after it: an apply's before and after
-        # reads of a put cost one round trip each, as a raw read would.
         for b, k in fp_keys:
-            reads[("key", b, k)] = functools.partial(_object_get, client, b, k, limits)
-            reads[("tags", b, k)] = functools.partial(_object_tags, client, b, k)
+            reads[("key", b, k)] = functools.partial(_full_state, client, b, k, limits)
     got = read_outcomes(reads)
     for bucket in dict.fromkeys(key[1] for key in got if key[0] == "bucket"):
         parents[bucket] = bucket_from(
@@ -522,9 +491,9 @@ def snapshot(client: S3Client, fp: Footprint, limits: Limits) -> Snapshot:
     prefetched: dict[str, tuple[State | None, bytes | None]] = {}
     for key, value in got.items():
         if key[0] == "key" and parents.get(key[1]) is not None:
-            prefetched[s3_object_address(key[1], key[2])] = _object_state(
-                _outcome(value), functools.partial(_outcome, got[("tags", key[1], key[2])])
-            )
+            if isinstance(value, BaseException):
+                raise value
+            prefetched[s3_object_address(key[1], key[2])] = value
     context: dict[str, Any] = {"buckets": parents}
 
     for bucket in fp_buckets:

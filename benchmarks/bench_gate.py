@@ -113,16 +113,19 @@ async def approve(db: Path, plan_id: int) -> None:
         await store.close()
 
 
-async def far_applies(opts: argparse.Namespace, gate: Client, db: Path, s3: Any) -> dict[str, Any]:
-    """B4 again with production ``FAR_RTT_MS`` away (through the relay)."""
+async def applies_beside_raw(
+    gate: Client, db: Path, s3: Any, name: str, n: int, warm_up: int = 0
+) -> dict[str, float]:
+    """B4's figure and floor: ``n`` applies of approved single-object plans (after ``warm_up``
+    uncounted ones), each beside the raw head + put + head it must do by hand."""
     applies, raw_rw = [], []
-    for i in range(-1, opts.far_applies):  # the first is a warm-up (the server's first apply)
-        _, body = await call(gate, "put_s3_object", put_args(f"far/{i:04d}"))
+    for i in range(-warm_up, n):
+        _, body = await call(gate, "put_s3_object", put_args(f"{name}/{i:04d}"))
         await approve(db, int(body["plan_id"]))
         wall, res = await call(gate, "apply_plan", {"plan_id": int(body["plan_id"])})
         if res.get("status") != "applied":
             raise BenchError(f"apply of plan {body['plan_id']} ended {res.get('status')!r}: {res}")
-        key = f"raw-far/{i:04d}"
+        key = f"raw-{name}/{i:04d}"
         t0 = time.perf_counter()
         with suppress(s3.exceptions.ClientError):
             s3.head_object(Bucket=BUCKET, Key=key)
@@ -131,7 +134,7 @@ async def far_applies(opts: argparse.Namespace, gate: Client, db: Path, s3: Any)
         if i >= 0:
             applies.append(wall)
             raw_rw.append((time.perf_counter() - t0) * 1000)
-    return {"figure": p50(applies), "floor": p50(raw_rw), "rtt_ms": FAR_RTT_MS}
+    return {"figure": p50(applies), "floor": p50(raw_rw)}
 
 
 async def measure(
@@ -193,22 +196,7 @@ async def measure(
         print(f"  B1 put plan: {out['B1']['figure']:.1f} ms vs {out['B1']['floor']:.1f} ms", file=sys.stderr)
 
         # B4: apply an approved single-object plan; the floor is what it must do by hand.
-        applies, raw_rw = [], []
-        for i in range(opts.applies):
-            _, body = await call(gate, "put_s3_object", put_args(f"apply/{i:04d}"))
-            await approve(db, int(body["plan_id"]))
-            wall, res = await call(gate, "apply_plan", {"plan_id": int(body["plan_id"])})
-            if res.get("status") != "applied":
-                raise BenchError(f"apply of plan {body['plan_id']} ended {res.get('status')!r}: {res}")
-            applies.append(wall)
-            key = f"raw-apply/{i:04d}"
-            t0 = time.perf_counter()
-            with suppress(s3.exceptions.ClientError):
-                s3.head_object(Bucket=BUCKET, Key=key)
-            s3.put_object(Bucket=BUCKET, Key=key, Body=b"hello from the benchmark\n")
-            s3.head_object(Bucket=BUCKET, Key=key)
-            raw_rw.append((time.perf_counter() - t0) * 1000)
-        out["B4"] = {"figure": p50(applies), "floor": p50(raw_rw)}
+        out["B4"] = await applies_beside_raw(gate, db, s3, "apply", opts.applies)
         print(f"  B4 apply: {out['B4']['figure']:.1f} ms vs {out['B4']['floor']:.1f} ms", file=sys.stderr)
 
         # B2: a prefix delete among many others, next to a raw listing of the prefix.
@@ -265,7 +253,12 @@ async def measure(
             file=sys.stderr,
         )
     async with session(interlock_argv(far_cfg), env, errlog) as gate_far:
-        out["B4far"] = await far_applies(opts, gate_far, far_db, emulator_client(far))
+        # The first apply is a warm-up: this server's first.
+        far_s3 = emulator_client(far)
+        out["B4far"] = {
+            **await applies_beside_raw(gate_far, far_db, far_s3, "far", opts.far_applies, warm_up=1),
+            "rtt_ms": FAR_RTT_MS,
+        }
     print(
         f"  B4 apply {FAR_RTT_MS:.0f} ms away: {out['B4far']['figure']:.1f} ms vs {out['B4far']['floor']:.1f} ms",
         file=sys.stderr,
